@@ -1,0 +1,267 @@
+/**
+ * Exact predictors, usable directly as a sampler's `predict`:
+ *
+ * - {@link gaussianOracle}: the exact MMSE prediction of a stage's training target for a Gaussian
+ *   video prior x₀ ~ N(μ, Σ). On stage k, with stage noise ε ~ N(0, I) independent of x₀,
+ *   x_t = M_t x₀ + σ_t ε and target = A_t x₀ + b ε are jointly Gaussian, so
+ *   E[target | x_t] = A_t μ + C_tx C_xx⁻¹ (x_t − M_t μ) with C_xx = M_t Σ M_tᵀ + σ_t² I and
+ *   C_tx = A_t Σ M_tᵀ + b σ_t I. With this predictor the probability-flow ODE of each stage carries
+ *   the exact marginals, so samples reproduce Σ up to discretisation and Monte Carlo error.
+ * - {@link cleanOracle}: the exact per-sample target when the clean video is known: it reads the
+ *   effective noise off x_t and returns that sample's own target, so the sampler must return x₀.
+ *
+ * @example
+ * ```ts
+ * import { gaussianOracle } from "./oracle.ts";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { sampleStaged } from "./samplers.ts";
+ * const F = 4, cov = new Float64Array(F * F).map((_, i) => 0.9 ** Math.abs((i % F) - Math.floor(i / F)));
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: F, stages: 2, steps: 8 });
+ * const predict = gaussianOracle({ mean: new Float64Array(F), covariance: cov, plan, target: "velocity" });
+ * const x = await sampleStaged(plan, predict, { prediction: "velocity", batch: 16, precision: "float64" });
+ * ```
+ *
+ * @module
+ */
+
+import { checkAllFinite, checkInteger } from "./checks.ts";
+import type { Stage, StagePlan } from "./pyramid.ts";
+import type { Predict } from "./samplers.ts";
+import {
+  type PredictionKind,
+  solveStagePair,
+  stageEndpoints,
+  stagePoint,
+  stageTarget,
+  targetCoefficients,
+} from "./stagewise.ts";
+import { downToStage, upFromCoarser } from "./temporal.ts";
+import {
+  checkSameShape,
+  checkVideo,
+  describeShape,
+  newData,
+  sampleSize,
+  type Video,
+  video,
+  type VideoData,
+  videoLike,
+} from "./video.ts";
+
+/** Options of {@link gaussianOracle}. */
+export interface GaussianOracleOptions {
+  /** μ: the prior mean of one full-rate video, length N = F·H·W·C. */
+  mean: ArrayLike<number>;
+  /** Σ: the prior covariance, row-major N×N, symmetric positive definite. */
+  covariance: ArrayLike<number>;
+  /** The stage plan (its frame count F fixes H·W·C = N/F). */
+  plan: StagePlan;
+  /** The prediction kind to return. */
+  target: PredictionKind;
+}
+
+/** Row-major dense matrix helpers in float64 (small dimensions only). */
+function matmul(a: Float64Array, b: Float64Array, n: number, m: number, p: number): Float64Array {
+  const out = new Float64Array(n * p);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < m; k++) {
+      const aik = a[i * m + k];
+      if (aik === 0) continue;
+      for (let j = 0; j < p; j++) out[i * p + j] += aik * b[k * p + j];
+    }
+  }
+  return out;
+}
+
+function transpose(a: Float64Array, n: number, m: number): Float64Array {
+  const out = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) out[j * n + i] = a[i * m + j];
+  return out;
+}
+
+/** Cholesky factor L (lower) of an SPD n×n matrix; throws if it is not positive definite. */
+export function cholesky(a: ArrayLike<number>, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= l[j * n + k] ** 2;
+    if (!(d > 0)) {
+      throw new RangeError(
+        `matrix is not positive definite (pivot ${j} is ${d}); the covariance must be SPD`,
+      );
+    }
+    const ljj = Math.sqrt(d);
+    l[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let s = a[i * n + j];
+      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+      l[i * n + j] = s / ljj;
+    }
+  }
+  return l;
+}
+
+/** Solves (L Lᵀ) X = B for X, with B n×p row-major. */
+function choleskySolve(l: Float64Array, b: Float64Array, n: number, p: number): Float64Array {
+  const x = b.slice();
+  for (let c = 0; c < p; c++) {
+    for (let i = 0; i < n; i++) {
+      let s = x[i * p + c];
+      for (let k = 0; k < i; k++) s -= l[i * n + k] * x[k * p + c];
+      x[i * p + c] = s / l[i * n + i];
+    }
+    for (let i = n - 1; i >= 0; i--) {
+      let s = x[i * p + c];
+      for (let k = i + 1; k < n; k++) s -= l[k * n + i] * x[k * p + c];
+      x[i * p + c] = s / l[i * n + i];
+    }
+  }
+  return x;
+}
+
+/**
+ * The matrix (rows: stage elements, columns: full-rate elements) of a linear video operator,
+ * built by applying the operator to every basis video; so the oracle uses lib's own operators.
+ */
+function operatorMatrix(
+  op: (x: Video<Float64Array>) => Video,
+  frames: number,
+  perFrame: number,
+): { matrix: Float64Array; rows: number } {
+  const n = frames * perFrame;
+  const basis = video<Float64Array>({ batch: n, frames, height: perFrame }, "float64");
+  for (let b = 0; b < n; b++) basis.data[b * n + b] = 1;
+  const out = op(basis);
+  const rows = sampleSize(out);
+  const matrix = new Float64Array(rows * n);
+  for (let b = 0; b < n; b++) for (let r = 0; r < rows; r++) matrix[r * n + b] = out.data[b * rows + r];
+  return { matrix, rows };
+}
+
+/**
+ * The exact MMSE predictor of a stage's training target for a Gaussian video prior (see the module
+ * doc). Matrices are cached per stage and time; intended for N up to a few hundred.
+ *
+ * @param options mean, covariance, plan and target kind
+ * @returns a `predict` callback for {@link sampleStaged}
+ */
+export function gaussianOracle(options: GaussianOracleOptions): Predict {
+  const { plan, target } = options;
+  const N = options.mean?.length;
+  checkInteger("mean length N", N, 1, 4096);
+  if (options.covariance?.length !== N * N) {
+    throw new RangeError(
+      `covariance must be N×N = ${N * N} entries for a mean of length ${N}; got ${options.covariance?.length}`,
+    );
+  }
+  checkAllFinite("mean", options.mean);
+  checkAllFinite("covariance", options.covariance);
+  if (N % plan.frames !== 0) {
+    throw new RangeError(`mean length ${N} must be a multiple of the plan's ${plan.frames} frames`);
+  }
+  const perFrame = N / plan.frames;
+  const mu = Float64Array.from(options.mean), sigma = Float64Array.from(options.covariance);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < i; j++) {
+      if (Math.abs(sigma[i * N + j] - sigma[j * N + i]) > 1e-10 * (1 + Math.abs(sigma[i * N + j]))) {
+        throw new RangeError(`covariance must be symmetric; entries (${i}, ${j}) and (${j}, ${i}) differ`);
+      }
+    }
+  }
+  cholesky(sigma, N);
+
+  const operators = plan.stages.map((stage) => ({
+    d: operatorMatrix((x) => downToStage(x, stage.k, plan.temporal), plan.frames, perFrame),
+    u: operatorMatrix(
+      (x) => upFromCoarser(x, stage.k, plan.stageCount, plan.temporal),
+      plan.frames,
+      perFrame,
+    ),
+  }));
+  const cache = new Map<string, { gain: Float64Array; offset: Float64Array; n: number }>();
+
+  const affine = (stage: Stage, t: number) => {
+    const key = `${stage.index}:${t}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const { schedule } = plan;
+    const { d, u } = operators[stage.index];
+    const n = d.rows;
+    const gs = schedule.gamma(stage.start), ss = schedule.sigma(stage.start);
+    const ge = schedule.gamma(stage.end), se = schedule.sigma(stage.end);
+    const det = gs * se - ge * ss;
+    const { a, b } = targetCoefficients(target, stage, t, schedule);
+    const gt = schedule.gamma(t), st = schedule.sigma(t);
+    // x̃₀,k = X x₀ and ε_k = E x₀ + ε, with X = (σ_e γ_s U − σ_s γ_e D)/det, E = γ_s γ_e (D − U)/det.
+    const A = new Float64Array(n * N), M = new Float64Array(n * N);
+    for (let i = 0; i < n * N; i++) {
+      const X = (se * gs * u.matrix[i] - ss * ge * d.matrix[i]) / det;
+      const E = (gs * ge * (d.matrix[i] - u.matrix[i])) / det;
+      A[i] = a * X + b * E;
+      M[i] = gt * X + st * E;
+    }
+    const sigmaMt = matmul(sigma, transpose(M, n, N), N, N, n);
+    const cxx = matmul(M, sigmaMt, n, N, n);
+    const ctx = matmul(A, sigmaMt, n, N, n);
+    for (let i = 0; i < n; i++) {
+      cxx[i * n + i] += st * st;
+      ctx[i * n + i] += b * st;
+    }
+    const gain = transpose(choleskySolve(cholesky(cxx, n), transpose(ctx, n, n), n, n), n, n);
+    const amu = matmul(A, mu, n, N, 1), mmu = matmul(M, mu, n, N, 1);
+    const gmmu = matmul(gain, mmu, n, n, 1);
+    const offset = amu.map((v, i) => v - gmmu[i]);
+    const entry = { gain, offset, n };
+    cache.set(key, entry);
+    return entry;
+  };
+
+  return (x: Video, t: number, stage: Stage) => {
+    const { gain, offset, n } = affine(stage, t);
+    if (sampleSize(x) !== n) {
+      throw new RangeError(
+        `x has ${sampleSize(x)} elements per video (${describeShape(x)}); stage k = ${stage.k} ` +
+          `of this oracle has ${n}`,
+      );
+    }
+    const out = newData(x.data, x.data.length);
+    for (let s = 0; s < x.batch; s++) {
+      const base = s * n;
+      for (let i = 0; i < n; i++) {
+        let acc = offset[i];
+        const row = i * n;
+        for (let j = 0; j < n; j++) acc += gain[row + j] * x.data[base + j];
+        out[base + i] = acc;
+      }
+    }
+    return out;
+  };
+}
+
+/**
+ * The exact per-sample target when the clean videos are known: on stage k at time t it reads the
+ * effective noise ε = (x_t − signal_t(x₀))/σ_t off the current point and returns the target of the
+ * path through (x₀, ε). Any staged sampler driven by it returns x₀ exactly at e₁ = 0, whatever the
+ * noise draws (tpdiff-math.md §4 item 8). Needs σ_t > 0 where it is evaluated.
+ *
+ * @param x0 the full-rate clean videos, one per sample of the batch that will be drawn
+ * @param plan the plan
+ * @param target the prediction kind to return
+ */
+export function cleanOracle(x0: Video, plan: StagePlan, target: PredictionKind): Predict {
+  checkVideo("x0", x0);
+  return (x: Video, t: number, stage: Stage) => {
+    checkSameShape(`x0 at stage ${stage.k}`, { ...x0, frames: stage.frames }, "x", x);
+    const st = plan.schedule.sigma(t);
+    if (!(st > 0)) throw new RangeError(`cleanOracle needs σ(t) > 0; got t = ${t}`);
+    const { schedule } = plan;
+    const zero = videoLike(x, newData(x.data, x.data.length));
+    const signal = stageEndpoints(x0, zero, stage, plan);
+    const signalT = stagePoint(solveStagePair(signal.start, signal.end, stage, schedule), t, schedule);
+    const eps = videoLike(x, newData(x.data, x.data.length) as VideoData);
+    for (let i = 0; i < eps.data.length; i++) eps.data[i] = (x.data[i] - signalT.data[i]) / st;
+    const { start, end } = stageEndpoints(x0, eps, stage, plan);
+    return stageTarget(solveStagePair(start, end, stage, schedule), target, stage, t, schedule).data;
+  };
+}
