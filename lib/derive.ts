@@ -14,7 +14,7 @@
  * ```ts
  * import { deriveStagePair } from "./derive.ts";
  * const d = deriveStagePair({ gamma: "1 - t", sigma: "t" });
- * console.log(d.det.toString()); // "te - ts": γ_s σ_e − γ_e σ_s = e_k − s_k for rectified flow
+ * console.log(d.det.text); // "te - ts": γ_s σ_e − γ_e σ_s = e_k − s_k for rectified flow
  * console.log(d.evaluate(0.5, 0.25).epsilon.start); // coefficient of x̂_s in ε_k
  * ```
  *
@@ -48,8 +48,20 @@ export interface DerivationStep {
 /** Symbol names used inside the derivations and how they print. */
 const SYMBOLS: Record<string, string> = { ts: "s_k", te: "e_k", t: "t" };
 
+/** A derived expression: mathjs text (symbols `ts` = s_k, `te` = e_k, `t`) and its LaTeX. */
+export interface Expression {
+  /** The expression as mathjs prints it, e.g. `"te - ts"`. */
+  text: string;
+  /** The same expression in LaTeX, with s_k, e_k and t. */
+  latex: string;
+}
+
+function expression(node: MathNode): Expression {
+  return { text: node.toString(), latex: toLatex(node) };
+}
+
 /** LaTeX of a mathjs node with the derivation's symbols printed as s_k, e_k and t. */
-export function toLatex(node: MathNode): string {
+function toLatex(node: MathNode): string {
   return node.toTex({
     parenthesis: "auto",
     handler: (n: MathNode) => {
@@ -69,7 +81,7 @@ const EXPAND = [
 ];
 
 /** Simplifies with mathjs: expand products, then the default rules; falls back on failure. */
-export function simplifyExpression(node: MathNode | string): MathNode {
+function simplifyExpression(node: MathNode | string): MathNode {
   const input = typeof node === "string" ? parse(node) : node;
   try {
     const expanded = simplify(input, [...EXPAND, ...simplify.rules] as never);
@@ -84,7 +96,9 @@ export function simplifyExpression(node: MathNode | string): MathNode {
 }
 
 function parseSchedule(expressions: ScheduleExpressions): { gamma: MathNode; sigma: MathNode } {
-  if (!expressions || typeof expressions.gamma !== "string" || typeof expressions.sigma !== "string") {
+  if (
+    !expressions || typeof expressions.gamma !== "string" || typeof expressions.sigma !== "string"
+  ) {
     throw new TypeError(
       `schedule expressions must be { gamma: string, sigma: string } in the variable t; got ${
         JSON.stringify(expressions)
@@ -95,9 +109,11 @@ function parseSchedule(expressions: ScheduleExpressions): { gamma: MathNode; sig
     try {
       return parse(text);
     } catch (error) {
-      throw new SyntaxError(`${name}(t) = ${JSON.stringify(text)} is not a mathjs expression: ${
-        (error as Error).message
-      }`);
+      throw new SyntaxError(
+        `${name}(t) = ${JSON.stringify(text)} is not a mathjs expression: ${
+          (error as Error).message
+        }`,
+      );
     }
   };
   return { gamma: read("gamma", expressions.gamma), sigma: read("sigma", expressions.sigma) };
@@ -119,11 +135,11 @@ function evaluator(node: MathNode): (scope: Record<string, number>) => number {
 /** The result of {@link deriveStagePair}. */
 export interface StagePairDerivation {
   /** γ_s σ_e − γ_e σ_s, simplified, in the symbols `ts`, `te`. */
-  det: MathNode;
+  det: Expression;
   /** ε_k = start·x̂_s + end·x̂_e (Eq. 11). */
-  epsilon: { start: MathNode; end: MathNode };
+  epsilon: { start: Expression; end: Expression };
   /** x̃₀,k = start·x̂_s + end·x̂_e. */
-  x0: { start: MathNode; end: MathNode };
+  x0: { start: Expression; end: Expression };
   /** The derivation, step by step. */
   steps: DerivationStep[];
   /** Evaluates every coefficient at s_k = `start`, e_k = `end`. */
@@ -159,8 +175,8 @@ export function deriveStagePair(expressions: ScheduleExpressions): StagePairDeri
     {
       description:
         "Eq. 10 says the stage path is a vanilla path with its own data and noise; evaluate it at both ends",
-      latex:
-        String.raw`\gamma(s_k)\,\tilde x_{0,k} + \sigma(s_k)\,\epsilon_k = \hat x_{s_k},\qquad \gamma(e_k)\,\tilde x_{0,k} + \sigma(e_k)\,\epsilon_k = \hat x_{e_k}`,
+      latex: String
+        .raw`\gamma(s_k)\,\tilde x_{0,k} + \sigma(s_k)\,\epsilon_k = \hat x_{s_k},\qquad \gamma(e_k)\,\tilde x_{0,k} + \sigma(e_k)\,\epsilon_k = \hat x_{e_k}`,
     },
     {
       description: "Cramer's rule on this 2×2 system (the first line is Eq. 11)",
@@ -168,7 +184,8 @@ export function deriveStagePair(expressions: ScheduleExpressions): StagePairDeri
         .raw`\epsilon_k = \frac{\gamma(s_k)\,\hat x_{e_k} - \gamma(e_k)\,\hat x_{s_k}}{\gamma(s_k)\sigma(e_k) - \gamma(e_k)\sigma(s_k)},\qquad \tilde x_{0,k} = \frac{\sigma(e_k)\,\hat x_{s_k} - \sigma(s_k)\,\hat x_{e_k}}{\gamma(s_k)\sigma(e_k) - \gamma(e_k)\sigma(s_k)}`,
     },
     {
-      description: `With γ(t) = ${expressions.gamma} and σ(t) = ${expressions.sigma}, the determinant is`,
+      description:
+        `With γ(t) = ${expressions.gamma} and σ(t) = ${expressions.sigma}, the determinant is`,
       latex: String.raw`\gamma(s_k)\sigma(e_k) - \gamma(e_k)\sigma(s_k) = ${toLatex(det)}`,
     },
     {
@@ -185,9 +202,9 @@ export function deriveStagePair(expressions: ScheduleExpressions): StagePairDeri
     },
   ];
   return {
-    det,
-    epsilon,
-    x0,
+    det: expression(det),
+    epsilon: { start: expression(epsilon.start), end: expression(epsilon.end) },
+    x0: { start: expression(x0.start), end: expression(x0.end) },
     steps,
     evaluate(start, end) {
       const scope = { ts: start, te: end };
@@ -203,9 +220,9 @@ export function deriveStagePair(expressions: ScheduleExpressions): StagePairDeri
 /** The result of {@link deriveVelocity}. */
 export interface VelocityDerivation {
   /** dγ/dt. */
-  dGamma: MathNode;
+  dGamma: Expression;
   /** dσ/dt. */
-  dSigma: MathNode;
+  dSigma: Expression;
   /** The derivation, step by step. */
   steps: DerivationStep[];
   /** Evaluates dγ/dt and dσ/dt at t. */
@@ -225,12 +242,14 @@ export function deriveVelocity(expressions: ScheduleExpressions): VelocityDeriva
   const ds = simplifyExpression(derivative(sigma, "t"));
   const fg = evaluator(dg), fs = evaluator(ds);
   return {
-    dGamma: dg,
-    dSigma: ds,
+    dGamma: expression(dg),
+    dSigma: expression(ds),
     steps: [
       {
-        description: "Differentiate x_t = γ(t) x̃₀,k + σ(t) ε_k in t, with x̃₀,k and ε_k fixed on the stage",
-        latex: String.raw`\frac{dx_t}{dt} = \dot\gamma(t)\,\tilde x_{0,k} + \dot\sigma(t)\,\epsilon_k`,
+        description:
+          "Differentiate x_t = γ(t) x̃₀,k + σ(t) ε_k in t, with x̃₀,k and ε_k fixed on the stage",
+        latex: String
+          .raw`\frac{dx_t}{dt} = \dot\gamma(t)\,\tilde x_{0,k} + \dot\sigma(t)\,\epsilon_k`,
       },
       {
         description: "For this schedule",
@@ -248,10 +267,10 @@ export function deriveVelocity(expressions: ScheduleExpressions): VelocityDeriva
 
 /** The result of {@link deriveTransition}. */
 export interface TransitionDerivation {
-  /** c = γ(s)/γ(e). */
-  c: MathNode;
+  /** c = γ(s)/γ(e), in `ts` (= s) and `te` (= e). */
+  c: Expression;
   /** α = σ(s)·√((r − 1)/r), the corrective noise scale at equality. */
-  alpha: MathNode;
+  alpha: Expression;
   /** The derivation, step by step. */
   steps: DerivationStep[];
   /** Evaluates c and α for the transition from e (`from`) to s (`to`). */
@@ -267,23 +286,31 @@ export interface TransitionDerivation {
  * @param expressions γ(t) and σ(t)
  * @param groupSize r (2 for a temporal ×2)
  */
-export function deriveTransition(expressions: ScheduleExpressions, groupSize = 2): TransitionDerivation {
+export function deriveTransition(
+  expressions: ScheduleExpressions,
+  groupSize = 2,
+): TransitionDerivation {
   const { gamma, sigma } = parseSchedule(expressions);
   const r = checkFinite("groupSize", groupSize, 1);
   const c = simplifyExpression(parse(`(${at(gamma, "ts")}) / (${at(gamma, "te")})`));
   const alpha = parse(`(${at(sigma, "ts")}) * sqrt(${(r - 1) / r})`);
   const fc = evaluator(c), fa = evaluator(alpha);
   return {
-    c,
-    alpha,
+    c: expression(c),
+    alpha: expression(alpha),
     steps: [
       {
-        description: "The renoised start (Eq. 14 with the corrected indices of tpdiff-math.md §1.9)",
-        latex: String.raw`\hat x_{s} = c\,\mathrm{Up}(\hat x_{e}) + \alpha\,n',\qquad n' \sim \mathcal N(0, \Sigma')`,
+        description:
+          "The renoised start (Eq. 14 with the corrected indices of tpdiff-math.md §1.9)",
+        latex: String
+          .raw`\hat x_{s} = c\,\mathrm{Up}(\hat x_{e}) + \alpha\,n',\qquad n' \sim \mathcal N(0, \Sigma')`,
       },
       {
         description: "Mean matching against the training start γ_s U x₀",
-        latex: String.raw`c\,\gamma_e = \gamma_s \;\Rightarrow\; c = \frac{\gamma(s)}{\gamma(e)} = ${toLatex(c)}`
+        latex: String
+          .raw`c\,\gamma_e = \gamma_s \;\Rightarrow\; c = \frac{\gamma(s)}{\gamma(e)} = ${
+          toLatex(c)
+        }`
           .replace(/s_k/g, "s").replace(/e_k/g, "e"),
       },
       {
@@ -291,7 +318,8 @@ export function deriveTransition(expressions: ScheduleExpressions, groupSize = 2
         latex: String.raw`c^2\sigma_e^2\,\mathbf 1\mathbf 1^\top + \alpha^2\Sigma' = \sigma_s^2 I`,
       },
       {
-        description: "Zero-sum noise (ρ = −1/(r − 1)) solves it exactly when the SNR halves per doubling",
+        description:
+          "Zero-sum noise (ρ = −1/(r − 1)) solves it exactly when the SNR halves per doubling",
         latex: String
           .raw`c^2\sigma_e^2 = \frac{\sigma_s^2}{r} \;\Leftrightarrow\; \mathrm{SNR}_s = \frac{\mathrm{SNR}_e}{r},\qquad \alpha = \sigma_s\sqrt{\tfrac{r-1}{r}}`,
       },
@@ -303,13 +331,13 @@ export function deriveTransition(expressions: ScheduleExpressions, groupSize = 2
 /** The result of {@link deriveRectifiedFlowStart}. */
 export interface RectifiedFlowStartDerivation {
   /** s(e) = √2 e / (1 − e + √2 e). */
-  start: MathNode;
+  start: Expression;
   /** c(e) = 1 / (1 − e + √2 e). */
-  c: MathNode;
+  c: Expression;
   /** α(e) = s(e)/√2. */
-  alpha: MathNode;
+  alpha: Expression;
   /** The paper's printed Eq. 15 coefficient √2γ_s/(σ_s + √2γ_s) as a function of e. */
-  printed: MathNode;
+  printed: Expression;
   /** The derivation, step by step. */
   steps: DerivationStep[];
   /** Evaluates s, c, α and the printed coefficient at end time e. */
@@ -330,13 +358,14 @@ export function deriveRectifiedFlowStart(): RectifiedFlowStartDerivation {
   );
   const f = { s: evaluator(start), c: evaluator(c), a: evaluator(alpha), p: evaluator(printed) };
   return {
-    start,
-    c,
-    alpha,
-    printed,
+    start: expression(start),
+    c: expression(c),
+    alpha: expression(alpha),
+    printed: expression(printed),
     steps: [
       {
-        description: "Rectified flow: γ = 1 − t, σ = t, so SNR(t) = ((1 − t)/t)²; require SNR(s) = SNR(e)/2",
+        description:
+          "Rectified flow: γ = 1 − t, σ = t, so SNR(t) = ((1 − t)/t)²; require SNR(s) = SNR(e)/2",
         latex: String.raw`\frac{1-s}{s} = \frac{1-e}{\sqrt2\,e}`,
       },
       {
@@ -406,7 +435,11 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
       Math.abs(symbolic.x0.end - fromEnd.x0.data[0]),
     );
     const t = i / (points + 1), numeric = schedule.at(t), d = vel.evaluate(t);
-    velocity = Math.max(velocity, Math.abs(d.dGamma - numeric.dGamma), Math.abs(d.dSigma - numeric.dSigma));
+    velocity = Math.max(
+      velocity,
+      Math.abs(d.dGamma - numeric.dGamma),
+      Math.abs(d.dSigma - numeric.dSigma),
+    );
     const to = correctedStart(schedule, e, 2);
     const coefficients = transitionCoefficients(schedule, { from: e, to });
     const derived = trans.evaluate(e, to);
@@ -417,7 +450,10 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
     );
   }
   const result: DerivationCheck = { stagePair, velocity, transition };
-  if (schedule.expressions.gamma.replace(/\s/g, "") === "1-t" && schedule.expressions.sigma.trim() === "t") {
+  if (
+    schedule.expressions.gamma.replace(/\s/g, "") === "1-t" &&
+    schedule.expressions.sigma.trim() === "t"
+  ) {
     const rf = deriveRectifiedFlowStart();
     let err = 0;
     for (let i = 1; i <= points; i++) {
@@ -444,7 +480,10 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
  * @param name an optional name
  * @returns the schedule, carrying `expressions`
  */
-export function scheduleFromExpressions(expressions: ScheduleExpressions, name = "custom"): Schedule {
+export function scheduleFromExpressions(
+  expressions: ScheduleExpressions,
+  name = "custom",
+): Schedule {
   const { gamma, sigma } = parseSchedule(expressions);
   const g = evaluator(gamma), s = evaluator(sigma);
   const dg = evaluator(derivative(gamma, "t")), ds = evaluator(derivative(sigma, "t"));

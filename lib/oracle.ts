@@ -135,7 +135,9 @@ function operatorMatrix(
   const out = op(basis);
   const rows = sampleSize(out);
   const matrix = new Float64Array(rows * n);
-  for (let b = 0; b < n; b++) for (let r = 0; r < rows; r++) matrix[r * n + b] = out.data[b * rows + r];
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < rows; r++) matrix[r * n + b] = out.data[b * rows + r];
+  }
   return { matrix, rows };
 }
 
@@ -152,7 +154,9 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
   checkInteger("mean length N", N, 1, 4096);
   if (options.covariance?.length !== N * N) {
     throw new RangeError(
-      `covariance must be N×N = ${N * N} entries for a mean of length ${N}; got ${options.covariance?.length}`,
+      `covariance must be N×N = ${
+        N * N
+      } entries for a mean of length ${N}; got ${options.covariance?.length}`,
     );
   }
   checkAllFinite("mean", options.mean);
@@ -164,8 +168,12 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
   const mu = Float64Array.from(options.mean), sigma = Float64Array.from(options.covariance);
   for (let i = 0; i < N; i++) {
     for (let j = 0; j < i; j++) {
-      if (Math.abs(sigma[i * N + j] - sigma[j * N + i]) > 1e-10 * (1 + Math.abs(sigma[i * N + j]))) {
-        throw new RangeError(`covariance must be symmetric; entries (${i}, ${j}) and (${j}, ${i}) differ`);
+      if (
+        Math.abs(sigma[i * N + j] - sigma[j * N + i]) > 1e-10 * (1 + Math.abs(sigma[i * N + j]))
+      ) {
+        throw new RangeError(
+          `covariance must be symmetric; entries (${i}, ${j}) and (${j}, ${i}) differ`,
+        );
       }
     }
   }
@@ -258,10 +266,15 @@ export function cleanOracle(x0: Video, plan: StagePlan, target: PredictionKind):
     const { schedule } = plan;
     const zero = videoLike(x, newData(x.data, x.data.length));
     const signal = stageEndpoints(x0, zero, stage, plan);
-    const signalT = stagePoint(solveStagePair(signal.start, signal.end, stage, schedule), t, schedule);
+    const signalT = stagePoint(
+      solveStagePair(signal.start, signal.end, stage, schedule),
+      t,
+      schedule,
+    );
     const eps = videoLike(x, newData(x.data, x.data.length) as VideoData);
     for (let i = 0; i < eps.data.length; i++) eps.data[i] = (x.data[i] - signalT.data[i]) / st;
     const { start, end } = stageEndpoints(x0, eps, stage, plan);
-    return stageTarget(solveStagePair(start, end, stage, schedule), target, stage, t, schedule).data;
+    return stageTarget(solveStagePair(start, end, stage, schedule), target, stage, t, schedule)
+      .data;
   };
 }

@@ -146,7 +146,9 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
   }
   const { schedule } = options;
   if (!schedule || typeof schedule.lambda !== "function") {
-    throw new TypeError(`schedule must be a Schedule (e.g. rectifiedFlow()); got ${show(schedule)}`);
+    throw new TypeError(
+      `schedule must be a Schedule (e.g. rectifiedFlow()); got ${show(schedule)}`,
+    );
   }
   const K = checkInteger("stages K", options.stages, 1, 16);
   const layout = checkLayout(options.layout);

@@ -80,12 +80,18 @@ export function transitionCoefficients(
   const e = checkFinite("from (end time e)", options.from, 0, 1);
   const s = checkFinite("to (start time s)", options.to, 0, 1);
   const r = checkInteger("groupSize", options.groupSize ?? 2, 1);
-  const variant = checkOneOf("coefficient", options.coefficient ?? "corrected", [
-    "corrected",
-    "printed-eq15",
-  ] as const);
+  const variant = checkOneOf(
+    "coefficient",
+    options.coefficient ?? "corrected",
+    [
+      "corrected",
+      "printed-eq15",
+    ] as const,
+  );
   if (!(s > e)) {
-    throw new RangeError(`a transition must go to a noisier time: to = ${s} must exceed from = ${e}`);
+    throw new RangeError(
+      `a transition must go to a noisier time: to = ${s} must exceed from = ${e}`,
+    );
   }
   const gs = schedule.gamma(s), ss = schedule.sigma(s);
   const ge = schedule.gamma(e), se = schedule.sigma(e);
@@ -153,7 +159,10 @@ export function renoise<D extends VideoData>(x: Video<D>, options: RenoiseOption
   const sigma = coef.sigmaTo;
   const addGroup = (members: number[]) => {
     const r = members.length;
-    const beta = 1 - Math.sqrt(Math.max(0, 1 - (r * coef.kappa) / (sigma * sigma)));
+    // At equality rκ/σ_s² = 1 up to rounding, and √ would turn a 1e-16 residue into 1e-8:
+    // snap it so that the noise is exactly zero-sum there.
+    const slack = 1 - (r * coef.kappa) / (sigma * sigma);
+    const beta = slack < 1e-12 ? 1 : 1 - Math.sqrt(slack);
     let mean = 0;
     for (const m of members) mean += z[m];
     mean /= r;
@@ -201,7 +210,12 @@ function forEachGroup(
       for (let x = 0; x < w; x++) {
         for (let c = 0; c < ch; c++) {
           const at = (yy: number, xx: number) => base + (yy * 2 * w + xx) * ch + c;
-          visit([at(2 * y, 2 * x), at(2 * y, 2 * x + 1), at(2 * y + 1, 2 * x), at(2 * y + 1, 2 * x + 1)]);
+          visit([
+            at(2 * y, 2 * x),
+            at(2 * y, 2 * x + 1),
+            at(2 * y + 1, 2 * x),
+            at(2 * y + 1, 2 * x + 1),
+          ]);
         }
       }
     }

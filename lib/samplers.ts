@@ -134,7 +134,9 @@ export async function sampleStaged(
   options: SampleOptions,
 ): Promise<Video> {
   if (!plan || !Array.isArray(plan.stages)) throw new TypeError("plan must be a StagePlan");
-  if (typeof predict !== "function") throw new TypeError("predict must be a function (x, t, stage)");
+  if (typeof predict !== "function") {
+    throw new TypeError("predict must be a function (x, t, stage)");
+  }
   const kind = checkOneOf("prediction", options?.prediction, PREDICTION_KINDS);
   const velocityKind = kind === "velocity" || kind === "stage-velocity";
   const solver = checkOneOf(
@@ -174,7 +176,9 @@ export async function sampleStaged(
 
   const evaluate = async (at: Video, t: number, stage: Stage) => {
     const out = await predict(at, t, stage);
-    if (!(out instanceof Float32Array || out instanceof Float64Array) || out.length !== at.data.length) {
+    if (
+      !(out instanceof Float32Array || out instanceof Float64Array) || out.length !== at.data.length
+    ) {
       throw new RangeError(
         `predict must return a Float32Array or Float64Array of ${at.data.length} elements for x of ` +
           `shape ${describeShape(at)}; got ${show(out?.constructor?.name)} of length ${
@@ -188,7 +192,9 @@ export async function sampleStaged(
     const pair = recoverPair(kind, p, at, stage, t, schedule);
     const c = schedule.at(t);
     const u = newData(at.data, at.data.length);
-    for (let i = 0; i < u.length; i++) u[i] = c.dGamma * pair.x0.data[i] + c.dSigma * pair.epsilon.data[i];
+    for (let i = 0; i < u.length; i++) {
+      u[i] = c.dGamma * pair.x0.data[i] + c.dSigma * pair.epsilon.data[i];
+    }
     return u;
   };
 
@@ -202,7 +208,9 @@ export async function sampleStaged(
       if (solver === "ddim") {
         const pair = recoverPair(kind, p, x, stage, t, schedule);
         const g = schedule.gamma(tNext), s = schedule.sigma(tNext);
-        for (let i = 0; i < next.length; i++) next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
+        for (let i = 0; i < next.length; i++) {
+          next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
+        }
       } else {
         const u = velocity(x, p, t, stage);
         for (let i = 0; i < next.length; i++) next[i] = x.data[i] + dt * u[i];

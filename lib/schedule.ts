@@ -14,7 +14,7 @@
  * import { rectifiedFlow } from "./schedule.ts";
  * const rf = rectifiedFlow();
  * console.log(rf.at(0.25)); // { t: 0.25, gamma: 0.75, sigma: 0.25, dGamma: -1, dSigma: 1 }
- * console.log(rf.tOfLambda(rf.lambda(0.25))); // 0.25
+ * console.log(rf.tOfLambda(rf.lambda(0.25))); // 0.25 (to rounding)
  * ```
  *
  * @module
@@ -95,7 +95,9 @@ export interface ScheduleParts {
 export function defineSchedule(parts: ScheduleParts): Schedule {
   for (const key of ["gamma", "sigma", "dGamma", "dSigma"] as const) {
     if (typeof parts?.[key] !== "function") {
-      throw new TypeError(`schedule part ${key} must be a function of t; got ${show(parts?.[key])}`);
+      throw new TypeError(
+        `schedule part ${key} must be a function of t; got ${show(parts?.[key])}`,
+      );
     }
   }
   for (const t of [0, 0.5, 1]) {
@@ -297,7 +299,8 @@ export function betaTable(
     else if (beta === "scaled-linear") {
       betas[j] = (Math.sqrt(b0) + u * (Math.sqrt(b1) - Math.sqrt(b0))) ** 2;
     } else {
-      const f = (t: number) => Math.cos(((t + cosineOffset) / (1 + cosineOffset)) * Math.PI / 2) ** 2;
+      const f = (t: number) =>
+        Math.cos(((t + cosineOffset) / (1 + cosineOffset)) * Math.PI / 2) ** 2;
       betas[j] = Math.min(1 - f((j + 1) / T) / f(j / T), 0.999);
     }
   }

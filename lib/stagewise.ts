@@ -200,7 +200,7 @@ export function stagePairClosedForm<D extends VideoData>(
   const inv = nuS === Infinity ? 0 : 1 / (nuS - nuE);
   const overshoot = nuS === Infinity ? 1 : nuS / (nuS - nuE);
   return {
-    epsilon: combine(1, videoLike(x0, noise.data.slice() as D), -inv, detail),
+    epsilon: combine(-inv, detail, 1, noise),
     x0: combine(1, u, overshoot, detail),
   };
 }
@@ -225,7 +225,11 @@ export function stagePoint<D extends VideoData>(
  * U_k x₀ (at s_k) to D_k x₀ (at e_k): x_t | x₀ ~ N(γ_t (U_k x₀ + w_t Δ_k x₀), σ_t² I), the vanilla
  * noise level at every t (tpdiff-math.md §1.5).
  */
-export function stageWeight(stage: Pick<Stage, "start" | "end">, t: number, schedule: Schedule): number {
+export function stageWeight(
+  stage: Pick<Stage, "start" | "end">,
+  t: number,
+  schedule: Schedule,
+): number {
   checkInStage(stage, t);
   const nuS = schedule.nu(stage.start), nuE = schedule.nu(stage.end), nuT = schedule.nu(t);
   if (nuS === Infinity) return t === stage.start ? 0 : 1;
@@ -235,7 +239,9 @@ export function stageWeight(stage: Pick<Stage, "start" | "end">, t: number, sche
 function checkInStage(stage: Pick<Stage, "start" | "end">, t: number): void {
   checkFinite("t", t);
   if (t < stage.end || t > stage.start) {
-    throw new RangeError(`t must lie in the stage interval [${stage.end}, ${stage.start}]; got ${t}`);
+    throw new RangeError(
+      `t must lie in the stage interval [${stage.end}, ${stage.start}]; got ${t}`,
+    );
   }
 }
 
@@ -316,7 +322,9 @@ export function recoverPair<D extends VideoData>(
 ): StagePair<D> {
   if (prediction.length !== x.data.length) {
     throw new RangeError(
-      `prediction has ${prediction.length} elements; x_t (${describeShape(x)}) has ${x.data.length}`,
+      `prediction has ${prediction.length} elements; x_t (${
+        describeShape(x)
+      }) has ${x.data.length}`,
     );
   }
   const { a, b } = targetCoefficients(kind, stage, t, schedule);
@@ -402,7 +410,9 @@ export function sampleStageAndTime(
     }
     weights.forEach((w, i) => checkFinite(`stage weights[${i}]`, w, 0));
     const total = weights.reduce((x, y) => x + y, 0);
-    if (!(total > 0)) throw new RangeError(`stage weights must not all be zero; got ${show(weights)}`);
+    if (!(total > 0)) {
+      throw new RangeError(`stage weights must not all be zero; got ${show(weights)}`);
+    }
     let u = rng.uniform() * total;
     index = weights.findIndex((w) => (u -= w) < 0);
     if (index < 0) index = weights.length - 1;

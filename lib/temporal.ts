@@ -47,7 +47,11 @@ const DOWNS = ["stride", "average"] as const;
  * Number of frames after `levels` halvings: F/2^levels (plain) or 1 + (F − 1)/2^levels
  * (keep-first). Throws when F does not divide, naming F and the rule.
  */
-export function framesAtLevel(frames: number, levels: number, layout: FrameLayout = "plain"): number {
+export function framesAtLevel(
+  frames: number,
+  levels: number,
+  layout: FrameLayout = "plain",
+): number {
   checkOneOf("layout", layout, LAYOUTS);
   checkInteger("levels", levels, 0, 30);
   const stride = 2 ** levels;
@@ -55,7 +59,9 @@ export function framesAtLevel(frames: number, levels: number, layout: FrameLayou
     checkInteger("frames", frames, 1);
     if (frames % stride !== 0) {
       throw new RangeError(
-        `frames must be divisible by 2^${levels} = ${stride} for ${levels + 1} stages; got ${frames}`,
+        `frames must be divisible by 2^${levels} = ${stride} for ${
+          levels + 1
+        } stages; got ${frames}`,
       );
     }
     return frames / stride;

@@ -147,7 +147,9 @@ export function checkVideo(
   options: { finite?: boolean } = {},
 ): Video {
   if (typeof value !== "object" || value === null) {
-    throw new TypeError(`${name} must be a Video ({ batch, frames, height, width, channels, data })`);
+    throw new TypeError(
+      `${name} must be a Video ({ batch, frames, height, width, channels, data })`,
+    );
   }
   const v = value as Video;
   for (const key of ["batch", "frames", "height", "width", "channels"] as const) {
@@ -176,7 +178,12 @@ export function checkSameShape(nameA: string, a: VideoShape, nameB: string, b: V
 }
 
 /** `out[i] = a * x[i] + b * y[i]`, elementwise, in the precision of `x`. */
-export function combine<D extends VideoData>(a: number, x: Video<D>, b: number, y: Video): Video<D> {
+export function combine<D extends VideoData>(
+  a: number,
+  x: Video<D>,
+  b: number,
+  y: Video,
+): Video<D> {
   checkSameShape("x", x, "y", y);
   const out = newData(x.data, x.data.length);
   const xd = x.data, yd = y.data;

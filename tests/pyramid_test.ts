@@ -33,11 +33,22 @@ Deno.test("stagePlan() for RF, K = 3, uniform: corrected starts (8 − 2√2)/7 
 });
 
 Deno.test("corrected starts satisfy SNR(s_k) = SNR(e_{k+1}) / 2 for RF and VP (§4.10)", () => {
-  for (const schedule of [rf, vpSchedule({ beta: "linear" }), vpSchedule({ beta: "scaled-linear", discrete: true })]) {
+  for (
+    const schedule of [
+      rf,
+      vpSchedule({ beta: "linear" }),
+      vpSchedule({ beta: "scaled-linear", discrete: true }),
+    ]
+  ) {
     const plan = stagePlan({ schedule, frames: 8, stages: 4 });
     for (const stage of plan.stages.slice(1)) {
       const snr = (t: number) => (schedule.gamma(t) / schedule.sigma(t)) ** 2;
-      assertClose(snr(stage.start), snr(stage.nominalStart) / 2, 1e-10 * snr(stage.nominalStart), schedule.name);
+      assertClose(
+        snr(stage.start),
+        snr(stage.nominalStart) / 2,
+        1e-10 * snr(stage.nominalStart),
+        schedule.name,
+      );
       assert.ok(stage.start > stage.nominalStart, "the corrected start is noisier");
     }
   }
@@ -64,12 +75,17 @@ Deno.test("costFraction(): 7/12 frame-linear and 21/48 attention for uniform K =
 });
 
 Deno.test("costFraction() for allocations 1-1-2 (0.6875) and 2-1-1 (0.5); K = 1 is 1 (§4.24–25)", () => {
-  const frac = (steps: number[]) => costFraction(stagePlan({ schedule: rf, frames: 16, stages: 3, steps }));
+  const frac = (steps: number[]) =>
+    costFraction(stagePlan({ schedule: rf, frames: 16, stages: 3, steps }));
   assertClose(frac([1, 1, 2]), 0.6875, 1e-15);
   assertClose(frac([2, 1, 1]), 0.5, 1e-15);
   assert.equal(costFraction(stagePlan({ schedule: rf, frames: 16, stages: 1, steps: 30 })), 1);
-  const byK = [1, 2, 3, 4, 5].map((K) => costFraction(stagePlan({ schedule: rf, frames: 32, stages: K, steps: 60 })));
-  byK.slice(1).forEach((f, i) => assert.ok(f < byK[i], `fraction not decreasing at K = ${i + 2}: ${byK}`));
+  const byK = [1, 2, 3, 4, 5].map((K) =>
+    costFraction(stagePlan({ schedule: rf, frames: 32, stages: K, steps: 60 }))
+  );
+  byK.slice(1).forEach((f, i) =>
+    assert.ok(f < byK[i], `fraction not decreasing at K = ${i + 2}: ${byK}`)
+  );
 });
 
 Deno.test("splitSteps() splits by weight, giving remainders to the later, full-rate stages", () => {
@@ -88,7 +104,13 @@ Deno.test("splitSteps() splits by weight, giving remainders to the later, full-r
 });
 
 Deno.test("custom boundaries and per-stage steps are honoured; stageTimes() ends exactly at e_k", () => {
-  const plan = stagePlan({ schedule: rf, frames: 8, stages: 3, boundaries: [0.2, 0.5], steps: [4, 3, 5] });
+  const plan = stagePlan({
+    schedule: rf,
+    frames: 8,
+    stages: 3,
+    boundaries: [0.2, 0.5],
+    steps: [4, 3, 5],
+  });
   assert.deepEqual(plan.stages.map((s) => s.end), [0.5, 0.2, 0]);
   assert.deepEqual(plan.stages.map((s) => s.steps), [4, 3, 5]);
   for (const stage of plan.stages) {
@@ -106,7 +128,10 @@ Deno.test("custom boundaries and per-stage steps are honoured; stageTimes() ends
 });
 
 Deno.test("stagePlan() rejects K < 1, bad frames, boundaries out of order and bad steps", () => {
-  assertThrowsWith(() => stagePlan({ schedule: rf, frames: 8, stages: 0 }), /stages K must be an integer in \[1, 16\]; got 0/);
+  assertThrowsWith(
+    () => stagePlan({ schedule: rf, frames: 8, stages: 0 }),
+    /stages K must be an integer in \[1, 16\]; got 0/,
+  );
   assertThrowsWith(
     () => stagePlan({ schedule: rf, frames: 18, stages: 3 }),
     /frames must be divisible by 2\^2 = 4 for 3 stages; got 18/,
@@ -123,11 +148,29 @@ Deno.test("stagePlan() rejects K < 1, bad frames, boundaries out of order and ba
     () => stagePlan({ schedule: rf, frames: 8, stages: 3, boundaries: [0.5, 1.5] }),
     /boundaries\[1\] must be a finite number in \[0, 1\]; got 1\.5/,
   );
-  assertThrowsWith(() => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: 2 }), /at least one per stage \(>= 3\); got 2/);
-  assertThrowsWith(() => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: [1, 2] }), /one count per stage \(3 numbers\)/);
-  assertThrowsWith(() => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: [1, 0, 2] }), /steps\[1\] must be an integer >= 1; got 0/);
-  assertThrowsWith(() => stagePlan({ schedule: {} as never, frames: 8, stages: 3 }), /schedule must be a Schedule/);
-  assertThrowsWith(() => stagePlan({ schedule: rf, frames: 8, stages: 3, layout: "causal" as never }), /layout must be "plain" or "keep-first"; got "causal"/);
-  assertThrowsWith(() => costFraction(stagePlan({ schedule: rf, frames: 8, stages: 3 }), NaN), /cost exponent p must be a finite number/);
+  assertThrowsWith(
+    () => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: 2 }),
+    /at least one per stage \(>= 3\); got 2/,
+  );
+  assertThrowsWith(
+    () => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: [1, 2] }),
+    /one count per stage \(3 numbers\)/,
+  );
+  assertThrowsWith(
+    () => stagePlan({ schedule: rf, frames: 8, stages: 3, steps: [1, 0, 2] }),
+    /steps\[1\] must be an integer >= 1; got 0/,
+  );
+  assertThrowsWith(
+    () => stagePlan({ schedule: {} as never, frames: 8, stages: 3 }),
+    /schedule must be a Schedule/,
+  );
+  assertThrowsWith(
+    () => stagePlan({ schedule: rf, frames: 8, stages: 3, layout: "causal" as never }),
+    /layout must be "plain" or "keep-first"; got "causal"/,
+  );
+  assertThrowsWith(
+    () => costFraction(stagePlan({ schedule: rf, frames: 8, stages: 3 }), NaN),
+    /cost exponent p must be a finite number/,
+  );
   assertThrowsWith(() => splitSteps(2, [1, 1, 1]), /total steps must be an integer >= 3; got 2/);
 });

@@ -39,12 +39,16 @@ Deno.test("rectifiedFlow() is γ = 1 − t, σ = t with λ = ln((1 − t)/t)", (
 
 Deno.test("every schedule inverts λ: t(λ(t)) = t, with λ = ±∞ at the ends", () => {
   for (const s of SCHEDULES) {
-    for (const t of INTERIOR) assertClose(s.tOfLambda(s.lambda(t)), t, 1e-12, `${s.name} at t = ${t}`);
+    for (const t of INTERIOR) {
+      assertClose(s.tOfLambda(s.lambda(t)), t, 1e-12, `${s.name} at t = ${t}`);
+    }
     assert.equal(s.tOfLambda(Infinity), 0);
     assert.equal(s.tOfLambda(-Infinity), 1);
     // λ strictly decreases
     const ls = INTERIOR.map((t) => s.lambda(t));
-    ls.slice(1).forEach((l, i) => assert.ok(l < ls[i], `${s.name}: λ not decreasing at ${INTERIOR[i]}`));
+    ls.slice(1).forEach((l, i) =>
+      assert.ok(l < ls[i], `${s.name}: λ not decreasing at ${INTERIOR[i]}`)
+    );
   }
 });
 
@@ -65,7 +69,9 @@ Deno.test("every schedule's dγ/dt and dσ/dt match central finite differences",
 
 Deno.test("VP schedules are variance preserving: γ² + σ² = 1, γ(0) = 1", () => {
   for (const s of SCHEDULES.filter((s) => s.name.startsWith("vp"))) {
-    for (const t of [0, ...INTERIOR, 1]) assertClose(s.gamma(t) ** 2 + s.sigma(t) ** 2, 1, 1e-14, s.name);
+    for (const t of [0, ...INTERIOR, 1]) {
+      assertClose(s.gamma(t) ** 2 + s.sigma(t) ** 2, 1, 1e-14, s.name);
+    }
     assert.equal(s.gamma(0), 1);
     assert.equal(s.sigma(0), 0);
   }
@@ -73,12 +79,16 @@ Deno.test("VP schedules are variance preserving: γ² + σ² = 1, γ(0) = 1", ()
 
 Deno.test("discrete VP tables equal the β products of DDPM and Stable Diffusion", () => {
   const T = 1000;
-  for (const [beta, b0, b1] of [["linear", 1e-4, 0.02], ["scaled-linear", 0.00085, 0.012]] as const) {
+  for (
+    const [beta, b0, b1] of [["linear", 1e-4, 0.02], ["scaled-linear", 0.00085, 0.012]] as const
+  ) {
     const s = vpSchedule({ beta, discrete: true });
     let prod = 1;
     for (let j = 0; j < T; j++) {
       const u = j / (T - 1);
-      const bj = beta === "linear" ? b0 + u * (b1 - b0) : (Math.sqrt(b0) + u * (Math.sqrt(b1) - Math.sqrt(b0))) ** 2;
+      const bj = beta === "linear"
+        ? b0 + u * (b1 - b0)
+        : (Math.sqrt(b0) + u * (Math.sqrt(b1) - Math.sqrt(b0))) ** 2;
       prod *= 1 - bj;
       assertClose(s.table!.alphasCumprod[j], prod, 1e-12 * prod + 1e-300, `${beta} ᾱ[${j}]`);
       // timestep j sits at t = (j + 1)/T
@@ -148,7 +158,13 @@ Deno.test("schedules reject times outside [0, 1] and bad parameters, naming them
     () => vpSchedule({ beta: "linear", betaStart: 0.02, betaEnd: 0.01 }),
     /0 < betaStart < betaEnd < 1; got 0\.02 and 0\.01/,
   );
-  assertThrowsWith(() => vpSchedule({ beta: "linear", timesteps: 1 }), /timesteps must be an integer in \[2/);
+  assertThrowsWith(
+    () => vpSchedule({ beta: "linear", timesteps: 1 }),
+    /timesteps must be an integer in \[2/,
+  );
   assertThrowsWith(() => shiftSchedule(rf, 0), /shift must be a finite number/);
-  assertThrowsWith(() => fromDiffusersTimestep(1000, 1000), /timestep must be a finite number in \[-1, 999\]/);
+  assertThrowsWith(
+    () => fromDiffusersTimestep(1000, 1000),
+    /timestep must be a finite number in \[-1, 999\]/,
+  );
 });

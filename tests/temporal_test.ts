@@ -17,7 +17,9 @@ function labelled(batch: number, frames: number, perFrame: number) {
   const v = video({ batch, frames, height: perFrame }, "float64");
   for (let b = 0; b < batch; b++) {
     for (let f = 0; f < frames; f++) {
-      for (let i = 0; i < perFrame; i++) v.data[(b * frames + f) * perFrame + i] = 100 * b + 10 * f + i;
+      for (let i = 0; i < perFrame; i++) {
+        v.data[(b * frames + f) * perFrame + i] = 100 * b + 10 * f + i;
+      }
     }
   }
   return v;
@@ -60,9 +62,14 @@ Deno.test("the keep-first layout keeps frame 0 and upsamples it to a singleton",
   const x = labelled(1, 9, 1);
   // D₃ keeps the frames at grid positions 0, 4, 8
   assert.deepEqual(Array.from(downToStage(x, 3, { layout: "keep-first" }).data), [0, 40, 80]);
-  assert.deepEqual(Array.from(temporalUp(downToStage(x, 2, { layout: "keep-first" }), {
-    layout: "keep-first",
-  }).data), [0, 20, 20, 40, 40, 60, 60, 80, 80]);
+  assert.deepEqual(
+    Array.from(
+      temporalUp(downToStage(x, 2, { layout: "keep-first" }), {
+        layout: "keep-first",
+      }).data,
+    ),
+    [0, 20, 20, 40, 40, 60, 60, 80, 80],
+  );
   assert.deepEqual(framePositions(9, 2, "keep-first"), [0, 2, 4, 6, 8]);
 });
 
@@ -117,7 +124,16 @@ Deno.test("frame counts that do not divide the strides are rejected with the rul
     /keep-first layout, frames must be 1 \+ n·2\^2 = 1 \+ n·4 \(n ≥ 1\) for 3 stages; got 8/,
   );
   assertThrowsWith(() => temporalDown(video({ frames: 3 })), /divisible by 2\^1 = 2 .* got 3/);
-  assertThrowsWith(() => temporalDown(video({ frames: 4 }), { down: "max" as never }), /down must be one of "stride", "average"; got "max"/);
-  assertThrowsWith(() => temporalUp(video({ frames: 2 }), { method: "cubic" as never }), /up must be one of/);
-  assertThrowsWith(() => upFromCoarser(video({ frames: 8 }), 4, 3), /stage k must be an integer in \[1, 3\]; got 4/);
+  assertThrowsWith(
+    () => temporalDown(video({ frames: 4 }), { down: "max" as never }),
+    /down must be one of "stride", "average"; got "max"/,
+  );
+  assertThrowsWith(
+    () => temporalUp(video({ frames: 2 }), { method: "cubic" as never }),
+    /up must be one of/,
+  );
+  assertThrowsWith(
+    () => upFromCoarser(video({ frames: 8 }), 4, 3),
+    /stage k must be an integer in \[1, 3\]; got 4/,
+  );
 });

@@ -1,0 +1,301 @@
+import assert from "node:assert/strict";
+import { stageByIndex, stagePlan } from "../lib/pyramid.ts";
+import { rectifiedFlow, type Schedule, vpSchedule } from "../lib/schedule.ts";
+import {
+  PREDICTION_KINDS,
+  recoverPair,
+  sampleStageAndTime,
+  solveStagePair,
+  stageEndpoints,
+  stageNoise,
+  stagePairClosedForm,
+  stagePoint,
+  stageTarget,
+  stageWeight,
+  targetCoefficients,
+  trainingExample,
+} from "../lib/stagewise.ts";
+import { downToStage, stageDetail, upFromCoarser } from "../lib/temporal.ts";
+import { combine, createRng, gaussianVideo, maxAbsDiff, video } from "../lib/video.ts";
+import { assertAllClose, assertClose, assertThrowsWith } from "./helpers.ts";
+
+const SCHEDULES: Schedule[] = [
+  rectifiedFlow(),
+  vpSchedule({ beta: "linear" }),
+  vpSchedule({ beta: "scaled-linear", discrete: true }),
+];
+const SHAPE = { batch: 3, frames: 8, height: 2, width: 3, channels: 2 };
+
+function setup(schedule: Schedule, stages = 3, seed = 0, down: "stride" | "average" = "stride") {
+  const plan = stagePlan({ schedule, frames: 8, stages, down });
+  const rng = createRng(seed);
+  const x0 = gaussianVideo(SHAPE, rng, "float64");
+  const fullNoise = gaussianVideo(SHAPE, rng, "float64");
+  return { plan, x0, fullNoise };
+}
+
+Deno.test("Eq. 11 as printed equals the 2×2 solve of the stage pair (§4.1)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule);
+    for (const stage of plan.stages) {
+      const noise = stageNoise(fullNoise, stage, plan);
+      const { start, end } = stageEndpoints(x0, noise, stage, plan);
+      const pair = solveStagePair(start, end, stage, schedule);
+      const gs = schedule.gamma(stage.start), ss = schedule.sigma(stage.start);
+      const ge = schedule.gamma(stage.end), se = schedule.sigma(stage.end);
+      if (gs === 0) continue; // Eq. 11 divides by γ_s; the 2×2 form does not
+      const eq11 = start.data.map((xs, i) => (end.data[i] / ge - xs / gs) / (se / ge - ss / gs));
+      assertAllClose(pair.epsilon.data, eq11, 1e-12, `${schedule.name} stage ${stage.k}`);
+    }
+  }
+});
+
+Deno.test("Eq. 10 reproduces both endpoints, for RF and VP (§4.2)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 1);
+    for (const stage of plan.stages) {
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
+      const pair = solveStagePair(start, end, stage, schedule);
+      assert.ok(maxAbsDiff(stagePoint(pair, stage.start, schedule), start) < 1e-12);
+      assert.ok(maxAbsDiff(stagePoint(pair, stage.end, schedule), end) < 1e-12);
+    }
+  }
+});
+
+Deno.test("endpoints follow Eqs. 7–8: x̂_s = γ_s U_k x₀ + σ_s ε, x̂_e = γ_e D_k x₀ + σ_e ε; x̂_e₁ = x₀", () => {
+  const schedule = rectifiedFlow();
+  const { plan, x0, fullNoise } = setup(schedule, 3, 2);
+  for (const stage of plan.stages) {
+    const noise = stageNoise(fullNoise, stage, plan);
+    const { start, end } = stageEndpoints(x0, noise, stage, plan);
+    const u = upFromCoarser(x0, stage.k, 3), d = downToStage(x0, stage.k);
+    assertAllClose(start.data, combine(1 - stage.start, u, stage.start, noise).data, 1e-15);
+    assertAllClose(end.data, combine(1 - stage.end, d, stage.end, noise).data, 1e-15);
+  }
+  const last = stageByIndex(plan, 1);
+  const { end } = stageEndpoints(x0, stageNoise(fullNoise, last, plan), last, plan);
+  assert.deepEqual(end.data, x0.data);
+});
+
+Deno.test("closed forms ε_k = ε − Δ_k/(ν_s − ν_e), x̃₀,k = U_k + ν_s/(ν_s − ν_e)·Δ_k (§4.3)", () => {
+  for (const schedule of SCHEDULES) {
+    for (const down of ["stride", "average"] as const) {
+      const { plan, x0, fullNoise } = setup(schedule, 3, 3, down);
+      for (const stage of plan.stages) {
+        const noise = stageNoise(fullNoise, stage, plan);
+        const { start, end } = stageEndpoints(x0, noise, stage, plan);
+        const solved = solveStagePair(start, end, stage, schedule);
+        const closed = stagePairClosedForm(x0, noise, stage, plan);
+        assertAllClose(
+          closed.epsilon.data,
+          solved.epsilon.data,
+          1e-11,
+          `${schedule.name} ε_${stage.k}`,
+        );
+        assertAllClose(closed.x0.data, solved.x0.data, 1e-11, `${schedule.name} x̃₀,${stage.k}`);
+      }
+    }
+  }
+});
+
+Deno.test("inside a stage x_t − γ_t(U_k + w_t Δ_k)x₀ = σ_t ε: the vanilla noise level (§4.4)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 4);
+    for (const stage of plan.stages) {
+      const noise = stageNoise(fullNoise, stage, plan);
+      const { start, end } = stageEndpoints(x0, noise, stage, plan);
+      const pair = solveStagePair(start, end, stage, schedule);
+      const u = upFromCoarser(x0, stage.k, 3), delta = stageDetail(x0, stage.k, 3);
+      let previous = -Infinity;
+      for (let i = 0; i <= 10; i++) {
+        const t = stage.start + (i / 10) * (stage.end - stage.start);
+        const w = stageWeight(stage, t, schedule);
+        assert.ok(w >= previous - 1e-15 && w >= 0 && w <= 1 + 1e-15, `w = ${w} at t = ${t}`);
+        previous = w;
+        const xt = stagePoint(pair, t, schedule);
+        const residual = xt.data.map((v, j) =>
+          v - schedule.gamma(t) * (u.data[j] + w * delta.data[j])
+        );
+        assertAllClose(
+          residual,
+          noise.data.map((v) => schedule.sigma(t) * v),
+          1e-11,
+          `${schedule.name} t=${t}`,
+        );
+      }
+      assert.equal(stageWeight(stage, stage.start, schedule), 0);
+      assertClose(stageWeight(stage, stage.end, schedule), 1, 1e-15);
+    }
+  }
+});
+
+Deno.test("RF: Eq. 12 ≡ Eq. 10 and Eq. 13's v_k = x̂_s − x̂_e = (s − e)(ε_k − x̃₀,k) (§4.5)", () => {
+  const schedule = rectifiedFlow();
+  const { plan, x0, fullNoise } = setup(schedule, 3, 5);
+  for (const stage of plan.stages) {
+    const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
+    const pair = solveStagePair(start, end, stage, schedule);
+    for (const local of [0, 0.2, 0.5, 0.9, 1]) {
+      const t = stage.end + local * (stage.start - stage.end);
+      const eq12 = combine(1 - local, end, local, start);
+      assertAllClose(stagePoint(pair, t, schedule).data, eq12.data, 1e-14, `t' = ${local}`);
+      const v = stageTarget(pair, "stage-velocity", stage, t, schedule);
+      assertAllClose(v.data, combine(1, start, -1, end).data, 1e-14);
+      const global = stageTarget(pair, "velocity", stage, t, schedule);
+      assertAllClose(global.data, combine(1, pair.epsilon, -1, pair.x0).data, 1e-15);
+      assertAllClose(v.data, global.data.map((g) => (stage.start - stage.end) * g), 1e-14);
+    }
+  }
+});
+
+Deno.test("K = 1 and static videos reduce to vanilla diffusion: ε_k = ε, x̃₀,k = x₀ (§4.6)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 1, 6);
+    const stage = plan.stages[0];
+    const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "epsilon" });
+    assertAllClose(ex.target.data, fullNoise.data, 1e-12);
+    const vel = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "x0" });
+    assertAllClose(vel.target.data, x0.data, 1e-12);
+    if (schedule.name === "rectified-flow") {
+      const fm = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "stage-velocity" });
+      assertAllClose(fm.target.data, combine(1, fullNoise, -1, x0).data, 1e-15);
+      assertAllClose(fm.xt.data, combine(0.6, x0, 0.4, fullNoise).data, 1e-15);
+    }
+  }
+  // a temporally constant video: Δ_k = 0 in every stage, so every stage is a vanilla path
+  const schedule = vpSchedule({ beta: "linear" });
+  const plan = stagePlan({ schedule, frames: 8, stages: 3 });
+  const frame = gaussianVideo({ frames: 1, height: 4 }, createRng(7), "float64");
+  const x0 = video({ frames: 8, height: 4 }, new Float64Array(32));
+  for (let f = 0; f < 8; f++) x0.data.set(frame.data, f * 4);
+  const fullNoise = gaussianVideo({ frames: 8, height: 4 }, createRng(8), "float64");
+  for (const stage of plan.stages) {
+    const noise = stageNoise(fullNoise, stage, plan);
+    const { start, end } = stageEndpoints(x0, noise, stage, plan);
+    const pair = solveStagePair(start, end, stage, schedule);
+    assertAllClose(pair.epsilon.data, noise.data, 1e-12);
+    assertAllClose(pair.x0.data, downToStage(x0, stage.k).data, 1e-12);
+  }
+});
+
+Deno.test("one Euler step (RF) or one DDIM step (VP) maps x̂_s to x̂_e exactly (§4.7)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 9);
+    for (const stage of plan.stages) {
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
+      const pair = solveStagePair(start, end, stage, schedule);
+      if (schedule.name === "rectified-flow") {
+        const v = stageTarget(pair, "velocity", stage, stage.start, schedule);
+        const euler = combine(1, start, stage.end - stage.start, v);
+        assertAllClose(euler.data, end.data, 1e-14, `Euler, stage ${stage.k}`);
+      } else {
+        const eps = stageTarget(pair, "epsilon", stage, stage.start, schedule);
+        const rec = recoverPair("epsilon", eps.data, start, stage, stage.start, schedule);
+        const ddim = combine(
+          schedule.gamma(stage.end),
+          rec.x0,
+          schedule.sigma(stage.end),
+          rec.epsilon,
+        );
+        assertAllClose(ddim.data, end.data, 1e-11, `DDIM, stage ${stage.k}`);
+      }
+    }
+  }
+});
+
+Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, prediction)", () => {
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 10);
+    for (const stage of plan.stages) {
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
+      const pair = solveStagePair(start, end, stage, schedule);
+      const t = 0.5 * (stage.start + stage.end);
+      const xt = stagePoint(pair, t, schedule);
+      for (const kind of PREDICTION_KINDS) {
+        const p = stageTarget(pair, kind, stage, t, schedule);
+        const back = recoverPair(kind, p.data, xt, stage, t, schedule);
+        assertAllClose(back.x0.data, pair.x0.data, 1e-9, `${schedule.name} ${kind} x0`);
+        assertAllClose(back.epsilon.data, pair.epsilon.data, 1e-9, `${schedule.name} ${kind} ε`);
+      }
+    }
+  }
+});
+
+Deno.test("targetCoefficients(): v = γε − σx₀ and velocity = γ̇x₀ + σ̇ε", () => {
+  const vp = vpSchedule({ beta: "cosine" }), stage = { start: 0.8, end: 0.2 };
+  const c = vp.at(0.5);
+  assert.deepEqual(targetCoefficients("v", stage, 0.5, vp), { a: -c.sigma, b: c.gamma });
+  assert.deepEqual(targetCoefficients("velocity", stage, 0.5, vp), { a: c.dGamma, b: c.dSigma });
+  assert.deepEqual(targetCoefficients("epsilon", stage, 0.5, vp), { a: 0, b: 1 });
+  assert.deepEqual(targetCoefficients("x0", stage, 0.5, vp), { a: 1, b: 0 });
+});
+
+Deno.test("trainingExample() follows Algorithm 2: x_t on the stage path, stage noise = D_k(ε)", () => {
+  const schedule = rectifiedFlow();
+  const { plan, x0, fullNoise } = setup(schedule, 3, 11);
+  const stage = plan.stages[1];
+  const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.5, target: "stage-velocity" });
+  assert.deepEqual(ex.noise.data, downToStage(fullNoise, stage.k).data);
+  const { start, end } = stageEndpoints(x0, ex.noise, stage, plan);
+  const local = (0.5 - stage.end) / (stage.start - stage.end);
+  assertAllClose(ex.xt.data, combine(1 - local, end, local, start).data, 1e-14);
+  assertAllClose(ex.target.data, combine(1, start, -1, end).data, 1e-14);
+  assert.equal(ex.xt.frames, stage.frames);
+});
+
+Deno.test("sampleStageAndTime() draws stages uniformly (or by weight) and t in (e_k, s_k]", () => {
+  const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3 });
+  const rng = createRng(12), counts = [0, 0, 0], n = 30_000;
+  for (let i = 0; i < n; i++) {
+    const { stage, t } = sampleStageAndTime(plan, rng);
+    counts[stage.index]++;
+    assert.ok(t > stage.end && t <= stage.start, `t = ${t} outside stage ${stage.k}`);
+  }
+  for (const c of counts) assert.ok(Math.abs(c - n / 3) < 4 * Math.sqrt((n * 2) / 9), `${counts}`);
+  const weighted = [0, 0, 0];
+  for (let i = 0; i < 3000; i++) weighted[sampleStageAndTime(plan, rng, [0, 1, 3]).stage.index]++;
+  assert.equal(weighted[0], 0);
+  assert.ok(weighted[2] > 2 * weighted[1]);
+});
+
+Deno.test("stage-wise functions reject mismatched shapes, times outside the stage and bad kinds", () => {
+  const schedule = rectifiedFlow();
+  const { plan, x0, fullNoise } = setup(schedule, 3, 13);
+  const stage = plan.stages[0];
+  assertThrowsWith(
+    () => stageEndpoints(x0, fullNoise, stage, plan),
+    /noise has shape 3x8x2x3x2, but it must match stage-3 noise \(2 frames\) \(3x2x2x3x2\)/,
+  );
+  assertThrowsWith(
+    () => stageNoise(stageNoise(fullNoise, stage, plan), stage, plan),
+    /noise must be a full-rate video of 8 frames; got 2/,
+  );
+  assertThrowsWith(
+    () => trainingExample(x0, fullNoise, { plan, stage, t: 0.1, target: "epsilon" }),
+    /t must lie in the stage interval \[0\.666\d*, 1\]; got 0\.1/,
+  );
+  assertThrowsWith(
+    () => targetCoefficients("score" as never, stage, 0.9, schedule),
+    /prediction kind must be one of .*; got "score"/,
+  );
+  const xt = video({ frames: 2 }, new Float64Array([1, 2]));
+  assertThrowsWith(
+    () => recoverPair("epsilon", new Float64Array([0, 0]), xt, stage, 1, schedule),
+    /a epsilon prediction cannot recover x0 and ε at t = 1 \(γ = 0, σ = 1\)/,
+  );
+  assertThrowsWith(
+    () => recoverPair("epsilon", new Float64Array(3), xt, stage, 0.9, schedule),
+    /prediction has 3 elements; x_t \(1x2x1x1x1\) has 2/,
+  );
+  const bad = video(SHAPE, "float64");
+  bad.data[5] = Infinity;
+  assertThrowsWith(
+    () => stageNoise(bad, stage, plan),
+    /noise\.data must contain only finite numbers; entry 5 is Infinity/,
+  );
+  assertThrowsWith(
+    () => sampleStageAndTime(plan, createRng(1), [1, 1]),
+    /one entry per stage \(3\)/,
+  );
+  assertThrowsWith(() => sampleStageAndTime(plan, createRng(1), [0, 0, 0]), /must not all be zero/);
+});
