@@ -158,6 +158,10 @@ export function linearAssignment(cost: ArrayLike<number>, n: number): Int32Array
   const col4row = new Int32Array(n).fill(-1), row4col = new Int32Array(n).fill(-1);
   const remaining = new Int32Array(n);
   const scannedRows = new Uint8Array(n), scannedCols = new Uint8Array(n);
+  // Column reduction: v_j = min_i c_ij is a feasible dual start (all reduced costs ≥ 0) and
+  // shortens the first searches.
+  v.fill(Infinity);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) v[j] = Math.min(v[j], c[i * n + j]);
 
   for (let current = 0; current < n; current++) {
     shortest.fill(Infinity);
@@ -168,11 +172,11 @@ export function linearAssignment(cost: ArrayLike<number>, n: number): Int32Array
     while (sink === -1) {
       scannedRows[i] = 1;
       let index = -1, lowest = Infinity;
-      const ui = u[i], row = i * n;
+      const base = minVal - u[i], row = i * n;
       for (let it = 0; it < left; it++) {
         const j = remaining[it];
         let sj = shortest[j];
-        const r = minVal + c[row + j] - ui - v[j];
+        const r = base + c[row + j] - v[j];
         if (r < sj) {
           path[j] = i;
           shortest[j] = sj = r;

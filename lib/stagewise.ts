@@ -117,6 +117,21 @@ function checkStageNoise(noise: Video, x0: Video, stage: Stage): void {
   checkSameShape(`stage-${stage.k} noise (${stage.frames} frames)`, expected, "noise", noise);
 }
 
+/** Validates (x₀, stage noise) and returns the stage's clean signals D_k(x₀) and U_k(x₀). */
+function stageSignals<D extends VideoData>(
+  x0: Video<D>,
+  noise: Video,
+  stage: Stage,
+  plan: StagePlan,
+): { d: Video<D>; u: Video<D> } {
+  checkFullRate("x0", x0, plan);
+  checkStageNoise(noise, x0, stage);
+  return {
+    d: downToStage(x0, stage.k, plan.temporal),
+    u: upFromCoarser(x0, stage.k, plan.stageCount, plan.temporal),
+  };
+}
+
 /**
  * Stage endpoints from clean data and stage noise (TPDiff Eqs. 7–8 in the corrected indexing of
  * tpdiff-math.md §1.4): x̂_s = γ_s U_k(x₀) + σ_s ε, x̂_e = γ_e D_k(x₀) + σ_e ε, with the same ε.
@@ -132,11 +147,8 @@ export function stageEndpoints<D extends VideoData>(
   stage: Stage,
   plan: StagePlan,
 ): StageEndpoints<D> {
-  checkFullRate("x0", x0, plan);
-  checkStageNoise(noise, x0, stage);
+  const { d, u } = stageSignals(x0, noise, stage, plan);
   const { schedule } = plan;
-  const d = downToStage(x0, stage.k, plan.temporal);
-  const u = upFromCoarser(x0, stage.k, plan.stageCount, plan.temporal);
   return {
     start: combine(schedule.gamma(stage.start), u, schedule.sigma(stage.start), noise),
     end: combine(schedule.gamma(stage.end), d, schedule.sigma(stage.end), noise),
@@ -189,12 +201,9 @@ export function stagePairClosedForm<D extends VideoData>(
   stage: Stage,
   plan: StagePlan,
 ): StagePair<D> {
-  checkFullRate("x0", x0, plan);
-  checkStageNoise(noise, x0, stage);
+  const { d, u } = stageSignals(x0, noise, stage, plan);
   const { schedule } = plan;
   const nuS = schedule.nu(stage.start), nuE = schedule.nu(stage.end);
-  const d = downToStage(x0, stage.k, plan.temporal);
-  const u = upFromCoarser(x0, stage.k, plan.stageCount, plan.temporal);
   const detail = combine(1, d, -1, u);
   // ν_s = ∞ (γ_s = 0) only happens for the first stage, where Δ_K = 0; take the limits.
   const inv = nuS === Infinity ? 0 : 1 / (nuS - nuE);
