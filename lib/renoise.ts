@@ -229,7 +229,7 @@ function forEachGroup(
  * @returns the video at twice the height and width
  */
 export function spatialUpNearest<D extends VideoData>(x: Video<D>): Video<D> {
-  checkVideo("x", x, { finite: false });
+  checkVideo("x", x);
   const { height: h, width: w, channels: ch } = x;
   const out = newData(x.data, x.data.length * 4);
   for (let bf = 0; bf < x.batch * x.frames; bf++) {

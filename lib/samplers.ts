@@ -186,6 +186,14 @@ export async function sampleStaged(
           }`,
       );
     }
+    for (let i = 0; i < out.length; i++) {
+      if (!Number.isFinite(out[i])) {
+        throw new RangeError(
+          `predict returned a non-finite value (${out[i]}) at stage k = ${stage.k}, t = ${t}, ` +
+            `entry ${i}; the model output must be finite`,
+        );
+      }
+    }
     return out;
   };
   const velocity = (at: Video, p: VideoData, t: number, stage: Stage) => {

@@ -31,7 +31,7 @@
  * @module
  */
 
-import { checkFinite, checkOneOf, show } from "./checks.ts";
+import { checkAllFinite, checkFinite, checkOneOf, show } from "./checks.ts";
 import type { Schedule } from "./schedule.ts";
 import type { Stage, StagePlan } from "./pyramid.ts";
 import { downToStage, upFromCoarser } from "./temporal.ts";
@@ -336,6 +336,7 @@ export function recoverPair<D extends VideoData>(
       }) has ${x.data.length}`,
     );
   }
+  checkAllFinite("prediction", prediction);
   const { a, b } = targetCoefficients(kind, stage, t, schedule);
   const g = schedule.gamma(t), s = schedule.sigma(t);
   const det = g * b - s * a;

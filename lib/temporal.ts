@@ -124,7 +124,7 @@ export function temporalDown<D extends VideoData>(
   x: Video<D>,
   options: TemporalOptions & { noise?: boolean } = {},
 ): Video<D> {
-  checkVideo("x", x, { finite: false });
+  checkVideo("x", x);
   const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
   const method = checkOneOf("down", options.down ?? "stride", DOWNS);
   const coarse = framesAtLevel(x.frames, 1, layout);
@@ -160,7 +160,7 @@ export function temporalUp<D extends VideoData>(
   x: Video<D>,
   options: { layout?: FrameLayout; method?: UpMethod } = {},
 ): Video<D> {
-  checkVideo("x", x, { finite: false });
+  checkVideo("x", x);
   const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
   const method = checkOneOf("up", options.method ?? "nearest", ["nearest", "linear"] as const);
   const fine = upFrames(x.frames, layout);

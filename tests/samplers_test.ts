@@ -41,6 +41,22 @@ Deno.test("with exact per-sample targets the K = 3 sampler returns x₀ for any 
   }
 });
 
+Deno.test("in float32 (the default precision) the reconstruction is exact to float32 rounding", async () => {
+  const plan = stagePlan({ schedule: rf, frames: 16, stages: 3, steps: 12 });
+  const x0 = gaussianVideo({ batch: 2, frames: 16, height: 4, width: 4 }, createRng(5));
+  assert.ok(x0.data instanceof Float32Array);
+  const out = await sampleStaged(plan, cleanOracle(x0, plan, "velocity"), {
+    prediction: "velocity",
+    batch: 2,
+    height: 4,
+    width: 4,
+    seed: 6,
+  });
+  assert.ok(out.data instanceof Float32Array);
+  const err = maxAbsDiff(out, x0);
+  assert.ok(err < 1e-5, `float32 reconstruction error ${err}`);
+});
+
 Deno.test("path consistency: any number of steps reaches the same stage end points (§4.7)", async () => {
   const x0 = gaussianVideo({ ...SHAPE, frames: 8 }, createRng(7), "float64");
   for (
@@ -192,6 +208,13 @@ Deno.test("sampleStaged() rejects bad callbacks, kinds, shapes and unrecoverable
   await assert.rejects(
     sampleStaged(plan, (x) => x.data, { prediction: "epsilon", solver: "ddim" }),
     /a epsilon prediction cannot recover x0 and ε at t = 1/,
+  );
+  await assert.rejects(
+    sampleStaged(plan, (x, t) => x.data.map((v) => (t < 0.5 ? NaN : v)), {
+      prediction: "velocity",
+      solver: "euler",
+    }),
+    /predict returned a non-finite value \(NaN\) at stage k = 1, t = 0\.414\d*, entry 0; the model output must be finite/,
   );
   const uncorrected = stagePlan({
     schedule: rf,

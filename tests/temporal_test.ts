@@ -136,4 +136,10 @@ Deno.test("frame counts that do not divide the strides are rejected with the rul
     () => upFromCoarser(video({ frames: 8 }), 4, 3),
     /stage k must be an integer in \[1, 3\]; got 4/,
   );
+  const nan = video({ frames: 4 }, new Float64Array([0, 1, NaN, 3]));
+  assertThrowsWith(
+    () => temporalDown(nan),
+    /x\.data must contain only finite numbers; entry 2 is NaN/,
+  );
+  assertThrowsWith(() => temporalUp(nan), /entry 2 is NaN/);
 });
