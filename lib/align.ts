@@ -214,6 +214,11 @@ export function linearAssignment(cost: ArrayLike<number>, n: number): Int32Array
 /** Σᵢ cost[i, assignment[i]]. */
 export function assignmentCost(cost: ArrayLike<number>, assignment: ArrayLike<number>): number {
   const n = assignment.length;
+  if (cost.length !== n * n) {
+    throw new RangeError(
+      `cost must be n×n = ${n * n} entries for an assignment of ${n} rows; got ${cost.length}`,
+    );
+  }
   let total = 0;
   for (let i = 0; i < n; i++) total += cost[i * n + assignment[i]];
   return total;

@@ -82,6 +82,11 @@ function transpose(a: Float64Array, n: number, m: number): Float64Array {
 
 /** Cholesky factor L (lower) of an SPD n×n matrix; throws if it is not positive definite. */
 export function cholesky(a: ArrayLike<number>, n: number): Float64Array {
+  checkInteger("n", n, 1);
+  if (a.length !== n * n) {
+    throw new RangeError(`matrix must have n×n = ${n * n} entries; got ${a.length}`);
+  }
+  checkAllFinite("matrix", a);
   const l = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     let d = a[j * n + j];

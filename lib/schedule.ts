@@ -291,7 +291,9 @@ export function betaTable(
   checkOneOf("beta", beta, ["linear", "scaled-linear", "cosine"] as const);
   const T = checkInteger("timesteps", timesteps, 2, 1_000_000);
   const defaults = beta === "linear" ? [1e-4, 0.02] : [0.00085, 0.012];
-  const b0 = betaStart ?? defaults[0], b1 = betaEnd ?? defaults[1];
+  const b0 = checkFinite("betaStart", betaStart ?? defaults[0], 0, 1);
+  const b1 = checkFinite("betaEnd", betaEnd ?? defaults[1], 0, 1);
+  checkFinite("cosineOffset", cosineOffset, 0, 1);
   const betas = new Float64Array(T);
   for (let j = 0; j < T; j++) {
     const u = j / (T - 1);

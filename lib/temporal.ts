@@ -94,6 +94,8 @@ export function upGroups(coarseFrames: number, layout: FrameLayout = "plain"): n
 
 /** Number of fine frames after `Up₂` of `coarseFrames`: 2F (plain) or 2F − 1 (keep-first). */
 export function upFrames(coarseFrames: number, layout: FrameLayout = "plain"): number {
+  checkInteger("coarse frames", coarseFrames, 1);
+  checkOneOf("layout", layout, LAYOUTS);
   return layout === "plain" ? 2 * coarseFrames : 2 * coarseFrames - 1;
 }
 

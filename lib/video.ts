@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkAllFinite, checkInteger, show } from "./checks.ts";
+import { checkAllFinite, checkFinite, checkInteger, show } from "./checks.ts";
 
 /** Element storage of a video: single or double precision. */
 export type VideoData = Float32Array | Float64Array;
@@ -184,6 +184,10 @@ export function combine<D extends VideoData>(
   b: number,
   y: Video,
 ): Video<D> {
+  checkFinite("a", a);
+  checkFinite("b", b);
+  checkVideo("x", x);
+  checkVideo("y", y);
   checkSameShape("x", x, "y", y);
   const out = newData(x.data, x.data.length);
   const xd = x.data, yd = y.data;
@@ -193,6 +197,8 @@ export function combine<D extends VideoData>(
 
 /** `out[i] = a * x[i]`. */
 export function scale<D extends VideoData>(a: number, x: Video<D>): Video<D> {
+  checkFinite("a", a);
+  checkVideo("x", x);
   const out = newData(x.data, x.data.length);
   for (let i = 0; i < out.length; i++) out[i] = a * x.data[i];
   return videoLike(x, out);

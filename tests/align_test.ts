@@ -185,6 +185,10 @@ Deno.test("alignment rejects non-square, non-finite and mismatched input", () =>
     () => linearAssignment(new Float64Array([0, 1, NaN, 2]), 2),
     /cost must be finite; entry 2 \(row 1\) is NaN/,
   );
+  assertThrowsWith(
+    () => assignmentCost(new Float64Array(5), [0, 1]),
+    /cost must be n×n = 4 entries for an assignment of 2 rows; got 5/,
+  );
   const a = video({ batch: 2, frames: 2 }), b = video({ batch: 3, frames: 2 });
   assertThrowsWith(
     () => alignNoise(a, b),

@@ -141,4 +141,5 @@ Deno.test("gaussianOracle() rejects malformed priors with the offending value", 
     /x has 2 elements per video \(1x2x1x1x1\); stage k = 2 of this oracle has 1/,
   );
   assert.throws(() => cholesky([1, 0, 0, -1], 2), /pivot 1 is -1/);
+  assertThrowsWith(() => cholesky([1, 0, 0], 2), /matrix must have n×n = 4 entries; got 3/);
 });

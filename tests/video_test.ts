@@ -110,6 +110,10 @@ Deno.test("video() and checkVideo() reject malformed shapes and non-finite data"
     /x\.data must contain only finite numbers; entry 1 is NaN/,
   );
   assertThrowsWith(() => checkVideo("x", { frames: 2 }), /x\.batch must be an integer/);
+  assertThrowsWith(
+    () => combine(NaN, video({ frames: 2 }), 1, video({ frames: 2 })),
+    /a must be a finite number; got NaN/,
+  );
   assertThrowsWith(() => createRng(1.5), /seed must be a safe integer or a string; got 1\.5/);
   assertThrowsWith(
     () => combine(1, video({ frames: 2 }), 1, video({ frames: 3 })),
