@@ -226,6 +226,7 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     const gmmu = matmul(gain, mmu, n, n, 1);
     const offset = amu.map((v, i) => v - gmmu[i]);
     const entry = { gain, offset, n };
+    if (cache.size >= 4096) cache.clear(); // sampling reuses a few hundred times; training does not
     cache.set(key, entry);
     return entry;
   };

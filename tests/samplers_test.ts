@@ -41,6 +41,28 @@ Deno.test("with exact per-sample targets the K = 3 sampler returns x₀ for any 
   }
 });
 
+Deno.test("reconstruction holds for the keep-first layout and the pair-average Down", async () => {
+  for (
+    const [frames, options] of [
+      [9, { layout: "keep-first" }],
+      [17, { layout: "keep-first", down: "average" }],
+      [8, { down: "average" }],
+    ] as const
+  ) {
+    const plan = stagePlan({ schedule: rf, frames, stages: 3, steps: 9, ...options });
+    const x0 = gaussianVideo({ ...SHAPE, frames }, createRng(frames), "float64");
+    const out = await sampleStaged(plan, cleanOracle(x0, plan, "velocity"), {
+      prediction: "velocity",
+      ...SHAPE,
+      precision: "float64",
+      seed: 4,
+    });
+    assert.equal(out.frames, frames);
+    const err = maxAbsDiff(out, x0);
+    assert.ok(err < 1e-12, `${JSON.stringify(options)}: max error ${err}`);
+  }
+});
+
 Deno.test("in float32 (the default precision) the reconstruction is exact to float32 rounding", async () => {
   const plan = stagePlan({ schedule: rf, frames: 16, stages: 3, steps: 12 });
   const x0 = gaussianVideo({ batch: 2, frames: 16, height: 4, width: 4 }, createRng(5));
@@ -144,10 +166,18 @@ async function covarianceError(
   solver: "heun" | "ddim",
   steps: number,
   transition: "corrected" | "printed-eq15" = "corrected",
+  layout: { frames?: number; layout?: "plain" | "keep-first"; down?: "stride" | "average" } = {},
 ) {
-  const frames = 8, samples = 50_000;
+  const frames = layout.frames ?? 8, samples = 50_000;
   const sigma = ar1Covariance(frames, 0.9);
-  const plan = stagePlan({ schedule, frames, stages: 3, steps: [steps, steps, steps] });
+  const plan = stagePlan({
+    schedule,
+    frames,
+    stages: 3,
+    steps: [steps, steps, steps],
+    layout: layout.layout,
+    down: layout.down,
+  });
   const predict = gaussianOracle({
     mean: new Float64Array(frames),
     covariance: sigma,
@@ -174,6 +204,18 @@ Deno.test("Gaussian prior Σ_ij = 0.9^|i−j|, K = 3, RF with Heun: sample covar
 Deno.test("Gaussian prior, K = 3, VP with DDIM (ε-prediction): sample covariance within 0.02 of Σ", async () => {
   const err = await covarianceError(vpLinear, "epsilon", "ddim", 300);
   assert.ok(err < 0.02, `max |Ĉ − Σ| = ${err}`);
+});
+
+Deno.test("the keep-first layout (singleton frame 0) and the pair-average Down also reproduce Σ", async () => {
+  const keepFirst = await covarianceError(rf, "velocity", "heun", 20, "corrected", {
+    frames: 9,
+    layout: "keep-first",
+  });
+  assert.ok(keepFirst < 0.02, `keep-first: max |Ĉ − Σ| = ${keepFirst}`);
+  const average = await covarianceError(rf, "velocity", "heun", 20, "corrected", {
+    down: "average",
+  });
+  assert.ok(average < 0.02, `average Down: max |Ĉ − Σ| = ${average}`);
 });
 
 Deno.test("negative test: the paper's printed Eq. 15 coefficient does not reproduce Σ", async () => {
