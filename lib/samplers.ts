@@ -146,91 +146,17 @@ export async function sampleStaged(
   );
   const rng = options.rng ?? createRng(options.seed ?? 0);
   if (!(rng instanceof Rng)) throw new TypeError("rng must be an Rng from createRng()");
-  const first = plan.stages[0];
   const { schedule } = plan;
+  const model = checkedModel(predict);
 
-  let x: Video;
-  if (options.initial) {
-    x = checkVideo("initial", options.initial);
-    if (x.frames !== first.frames) {
-      throw new RangeError(
-        `initial must have the first stage's ${first.frames} frames; got ${describeShape(x)}`,
-      );
-    }
-    x = videoLike(x, x.data.slice());
-  } else {
-    x = gaussianVideo(
-      {
-        batch: options.batch ?? 1,
-        frames: first.frames,
-        height: options.height ?? 1,
-        width: options.width ?? 1,
-        channels: options.channels ?? 1,
-      },
-      rng,
-      options.precision ?? "float32",
-    );
-    const s0 = schedule.sigma(first.start);
-    for (let i = 0; i < x.data.length; i++) x.data[i] *= s0;
-  }
-
-  const evaluate = async (at: Video, t: number, stage: Stage) => {
-    const out = await predict(at, t, stage);
-    if (
-      !(out instanceof Float32Array || out instanceof Float64Array) || out.length !== at.data.length
-    ) {
-      throw new RangeError(
-        `predict must return a Float32Array or Float64Array of ${at.data.length} elements for x of ` +
-          `shape ${describeShape(at)}; got ${show(out?.constructor?.name)} of length ${
-            show((out as VideoData | undefined)?.length)
-          }`,
-      );
-    }
-    for (let i = 0; i < out.length; i++) {
-      if (!Number.isFinite(out[i])) {
-        throw new RangeError(
-          `predict returned a non-finite value (${out[i]}) at stage k = ${stage.k}, t = ${t}, ` +
-            `entry ${i}; the model output must be finite`,
-        );
-      }
-    }
-    return out;
-  };
-  const velocity = (at: Video, p: VideoData, t: number, stage: Stage) => {
-    const pair = recoverPair(kind, p, at, stage, t, schedule);
-    const c = schedule.at(t);
-    const u = newData(at.data, at.data.length);
-    for (let i = 0; i < u.length; i++) {
-      u[i] = c.dGamma * pair.x0.data[i] + c.dSigma * pair.epsilon.data[i];
-    }
-    return u;
-  };
-
+  let x = initialPoint(plan, options, rng);
   for (const stage of plan.stages) {
     const times = stageTimes(stage);
     for (let step = 0; step < stage.steps; step++) {
-      const t = times[step], tNext = times[step + 1], dt = tNext - t;
-      const p = await evaluate(x, t, stage);
-      await options.onStep?.({ stage, step, t, tNext, x, prediction: p });
-      const next = newData(x.data, x.data.length);
-      if (solver === "ddim") {
-        const pair = recoverPair(kind, p, x, stage, t, schedule);
-        const g = schedule.gamma(tNext), s = schedule.sigma(tNext);
-        for (let i = 0; i < next.length; i++) {
-          next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
-        }
-      } else {
-        const u = velocity(x, p, t, stage);
-        for (let i = 0; i < next.length; i++) next[i] = x.data[i] + dt * u[i];
-        // Heun's correction needs a prediction at tNext; at σ = 0 (the very end) Euler is used,
-        // as in Karras et al. (2022), Algorithm 2.
-        if (solver === "heun" && schedule.sigma(tNext) > 0) {
-          const proposal = videoLike(x, next);
-          const u2 = velocity(proposal, await evaluate(proposal, tNext, stage), tNext, stage);
-          for (let i = 0; i < next.length; i++) next[i] = x.data[i] + 0.5 * dt * (u[i] + u2[i]);
-        }
-      }
-      x = videoLike(x, next);
+      const t = times[step], tNext = times[step + 1];
+      const prediction = await model(x, t, stage);
+      await options.onStep?.({ stage, step, t, tNext, x, prediction });
+      x = await solverStep({ solver, kind, schedule, model, stage }, x, prediction, t, tNext);
     }
     if (stage.index < plan.stageCount - 1) {
       const to = plan.stages[stage.index + 1];
@@ -257,4 +183,108 @@ export async function sampleStaged(
     }
   }
   return x;
+}
+
+/** The first stage's starting point: `initial`, or σ(s_K)·z at F/2^{K−1} frames. */
+function initialPoint(plan: StagePlan, options: SampleOptions, rng: Rng): Video {
+  const first = plan.stages[0];
+  if (options.initial) {
+    const x = checkVideo("initial", options.initial);
+    if (x.frames !== first.frames) {
+      throw new RangeError(
+        `initial must have the first stage's ${first.frames} frames; got ${describeShape(x)}`,
+      );
+    }
+    return videoLike(x, x.data.slice());
+  }
+  const x = gaussianVideo(
+    {
+      batch: options.batch ?? 1,
+      frames: first.frames,
+      height: options.height ?? 1,
+      width: options.width ?? 1,
+      channels: options.channels ?? 1,
+    },
+    rng,
+    options.precision ?? "float32",
+  );
+  const s0 = plan.schedule.sigma(first.start);
+  for (let i = 0; i < x.data.length; i++) x.data[i] *= s0;
+  return x;
+}
+
+/** Wraps `predict` so that a wrong length, a wrong type or a non-finite output fails clearly. */
+function checkedModel(predict: Predict): (x: Video, t: number, stage: Stage) => Promise<VideoData> {
+  return async (x, t, stage) => {
+    const out = await predict(x, t, stage);
+    if (
+      !(out instanceof Float32Array || out instanceof Float64Array) || out.length !== x.data.length
+    ) {
+      throw new RangeError(
+        `predict must return a Float32Array or Float64Array of ${x.data.length} elements for x of ` +
+          `shape ${describeShape(x)}; got ${show(out?.constructor?.name)} of length ${
+            show((out as VideoData | undefined)?.length)
+          }`,
+      );
+    }
+    for (let i = 0; i < out.length; i++) {
+      if (!Number.isFinite(out[i])) {
+        throw new RangeError(
+          `predict returned a non-finite value (${out[i]}) at stage k = ${stage.k}, t = ${t}, ` +
+            `entry ${i}; the model output must be finite`,
+        );
+      }
+    }
+    return out;
+  };
+}
+
+interface StepContext {
+  solver: Solver;
+  kind: PredictionKind;
+  schedule: StagePlan["schedule"];
+  model: (x: Video, t: number, stage: Stage) => Promise<VideoData>;
+  stage: Stage;
+}
+
+/**
+ * One step from t to tNext: DDIM (Eq. 3) re-noises the recovered (x̃₀, ε) at tNext; Euler follows
+ * the velocity γ̇x̃₀ + σ̇ε; Heun averages it with the velocity at the Euler proposal, except into
+ * σ = 0, where it is Euler (Karras et al. 2022, Algorithm 2).
+ */
+async function solverStep(
+  ctx: StepContext,
+  x: Video,
+  prediction: VideoData,
+  t: number,
+  tNext: number,
+): Promise<Video> {
+  const { solver, kind, schedule, stage } = ctx;
+  const next = newData(x.data, x.data.length);
+  if (solver === "ddim") {
+    const pair = recoverPair(kind, prediction, x, stage, t, schedule);
+    const g = schedule.gamma(tNext), s = schedule.sigma(tNext);
+    for (let i = 0; i < next.length; i++) next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
+    return videoLike(x, next);
+  }
+  const dt = tNext - t;
+  const u = velocityOf(ctx, x, prediction, t);
+  for (let i = 0; i < next.length; i++) next[i] = x.data[i] + dt * u[i];
+  if (solver === "heun" && schedule.sigma(tNext) > 0) {
+    const proposal = videoLike(x, next);
+    const u2 = velocityOf(ctx, proposal, await ctx.model(proposal, tNext, stage), tNext);
+    for (let i = 0; i < next.length; i++) next[i] = x.data[i] + 0.5 * dt * (u[i] + u2[i]);
+  }
+  return videoLike(x, next);
+}
+
+/** dx/dt = γ̇ x̃₀ + σ̇ ε from a prediction of any kind. */
+function velocityOf(ctx: StepContext, x: Video, prediction: VideoData, t: number): VideoData {
+  const pair = recoverPair(ctx.kind, prediction, x, ctx.stage, t, ctx.schedule);
+  const c = ctx.schedule.at(t);
+  const u = newData(x.data, x.data.length);
+  for (let i = 0; i < u.length; i++) {
+    u[i] = c.dGamma * pair.x0.data[i] + c.dSigma * pair.epsilon.data[i];
+  }
+  return u;
 }
