@@ -36,7 +36,7 @@ import {
   stageTarget,
   targetCoefficients,
 } from "./stagewise.ts";
-import { downToStage, upFromCoarser } from "./temporal.ts";
+
 import {
   checkSameShape,
   checkVideo,
@@ -148,7 +148,8 @@ function operatorMatrix(
 
 /**
  * The exact MMSE predictor of a stage's training target for a Gaussian video prior (see the module
- * doc). Matrices are cached per stage and time; intended for N up to a few hundred.
+ * doc). It assumes noise independent of the data, i.e. training without data-noise alignment, which
+ * couples ε to x₀. Matrices are cached per stage and time; intended for N up to a few hundred.
  *
  * @param options mean, covariance, plan and target kind
  * @returns a `predict` callback for {@link sampleStaged}
@@ -184,14 +185,19 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
   }
   cholesky(sigma, N);
 
-  const operators = plan.stages.map((stage) => ({
-    d: operatorMatrix((x) => downToStage(x, stage.k, plan.temporal), plan.frames, perFrame),
-    u: operatorMatrix(
-      (x) => upFromCoarser(x, stage.k, plan.stageCount, plan.temporal),
-      plan.frames,
-      perFrame,
-    ),
-  }));
+  // With zero stage noise, lib's own stage pair gives x̃₀,k = X x₀ and ε_k − ε = E x₀ (§1.5);
+  // applied to every basis video it yields the matrices X and E.
+  const operators = plan.stages.map((stage) => {
+    const pairOf = (x: Video<Float64Array>) => {
+      const zero = video<Float64Array>({ ...x, frames: stage.frames }, "float64");
+      const { start, end } = stageEndpoints(x, zero, stage, plan);
+      return solveStagePair(start, end, stage, plan.schedule);
+    };
+    return {
+      x0: operatorMatrix((x) => pairOf(x).x0, plan.frames, perFrame),
+      epsilon: operatorMatrix((x) => pairOf(x).epsilon, plan.frames, perFrame),
+    };
+  });
   const cache = new Map<string, { gain: Float64Array; offset: Float64Array; n: number }>();
 
   const affine = (stage: Stage, t: number) => {
@@ -199,20 +205,15 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     const hit = cache.get(key);
     if (hit) return hit;
     const { schedule } = plan;
-    const { d, u } = operators[stage.index];
-    const n = d.rows;
-    const gs = schedule.gamma(stage.start), ss = schedule.sigma(stage.start);
-    const ge = schedule.gamma(stage.end), se = schedule.sigma(stage.end);
-    const det = gs * se - ge * ss;
+    const { x0: X, epsilon: E } = operators[stage.index];
+    const n = X.rows;
     const { a, b } = targetCoefficients(target, stage, t, schedule);
     const gt = schedule.gamma(t), st = schedule.sigma(t);
-    // x̃₀,k = X x₀ and ε_k = E x₀ + ε, with X = (σ_e γ_s U − σ_s γ_e D)/det, E = γ_s γ_e (D − U)/det.
+    // target = a x̃₀,k + b ε_k = A x₀ + b ε and x_t = γ_t x̃₀,k + σ_t ε_k = M x₀ + σ_t ε.
     const A = new Float64Array(n * N), M = new Float64Array(n * N);
     for (let i = 0; i < n * N; i++) {
-      const X = (se * gs * u.matrix[i] - ss * ge * d.matrix[i]) / det;
-      const E = (gs * ge * (d.matrix[i] - u.matrix[i])) / det;
-      A[i] = a * X + b * E;
-      M[i] = gt * X + st * E;
+      A[i] = a * X.matrix[i] + b * E.matrix[i];
+      M[i] = gt * X.matrix[i] + st * E.matrix[i];
     }
     const sigmaMt = matmul(sigma, transpose(M, n, N), N, N, n);
     const cxx = matmul(M, sigmaMt, n, N, n);
