@@ -425,8 +425,9 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
   for (let i = 1; i <= points; i++) {
     const e = (0.9 * i) / (points + 1), s = Math.min(0.999, e + 0.05 + 0.3 * (i / points));
     const symbolic = pair.evaluate(s, e);
-    const fromStart = solveStagePair(unit(1), unit(0), { start: s, end: e }, schedule);
-    const fromEnd = solveStagePair(unit(0), unit(1), { start: s, end: e }, schedule);
+    const stage = { start: s, end: e };
+    const fromStart = solveStagePair({ start: unit(1), end: unit(0) }, { stage, schedule });
+    const fromEnd = solveStagePair({ start: unit(0), end: unit(1) }, { stage, schedule });
     stagePair = Math.max(
       stagePair,
       Math.abs(symbolic.epsilon.start - fromStart.epsilon.data[0]),
@@ -440,7 +441,7 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
       Math.abs(d.dGamma - numeric.dGamma),
       Math.abs(d.dSigma - numeric.dSigma),
     );
-    const to = correctedStart(schedule, e, 2);
+    const to = correctedStart(schedule, e);
     const coefficients = transitionCoefficients(schedule, { from: e, to });
     const derived = trans.evaluate(e, to);
     transition = Math.max(
@@ -458,7 +459,7 @@ export function checkDerivations(schedule: Schedule, points = 7): DerivationChec
     let err = 0;
     for (let i = 1; i <= points; i++) {
       const e = i / (points + 1), closed = rf.evaluate(e);
-      const to = correctedStart(schedule, e, 2);
+      const to = correctedStart(schedule, e);
       const coefficients = transitionCoefficients(schedule, { from: e, to });
       err = Math.max(
         err,

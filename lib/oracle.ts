@@ -190,8 +190,10 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
   const operators = plan.stages.map((stage) => {
     const pairOf = (x: Video<Float64Array>) => {
       const zero = video<Float64Array>({ ...x, frames: stage.frames }, "float64");
-      const { start, end } = stageEndpoints(x, zero, stage, plan);
-      return solveStagePair(start, end, stage, plan.schedule);
+      return solveStagePair(stageEndpoints(x, zero, { plan, stage }), {
+        stage,
+        schedule: plan.schedule,
+      });
     };
     return {
       x0: operatorMatrix((x) => pairOf(x).x0, plan.frames, perFrame),
@@ -207,7 +209,7 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     const { schedule } = plan;
     const { x0: X, epsilon: E } = operators[stage.index];
     const n = X.rows;
-    const { a, b } = targetCoefficients(target, stage, t, schedule);
+    const { a, b } = targetCoefficients(target, { stage, t, schedule });
     const gt = schedule.gamma(t), st = schedule.sigma(t);
     // target = a x̃₀,k + b ε_k = A x₀ + b ε and x_t = γ_t x̃₀,k + σ_t ε_k = M x₀ + σ_t ε.
     const A = new Float64Array(n * N), M = new Float64Array(n * N);
@@ -261,27 +263,25 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
  * noise draws (tpdiff-math.md §4 item 8). Needs σ_t > 0 where it is evaluated.
  *
  * @param x0 the full-rate clean videos, one per sample of the batch that will be drawn
- * @param plan the plan
- * @param target the prediction kind to return
+ * @param options the plan and the prediction kind to return
  */
-export function cleanOracle(x0: Video, plan: StagePlan, target: PredictionKind): Predict {
+export function cleanOracle(
+  x0: Video,
+  options: { plan: StagePlan; target: PredictionKind },
+): Predict {
   checkVideo("x0", x0);
+  const { plan, target } = options;
+  const { schedule } = plan;
   return (x: Video, t: number, stage: Stage) => {
     checkSameShape(`x0 at stage ${stage.k}`, { ...x0, frames: stage.frames }, "x", x);
-    const st = plan.schedule.sigma(t);
+    const st = schedule.sigma(t);
     if (!(st > 0)) throw new RangeError(`cleanOracle needs σ(t) > 0; got t = ${t}`);
-    const { schedule } = plan;
     const zero = videoLike(x, newData(x.data, x.data.length));
-    const signal = stageEndpoints(x0, zero, stage, plan);
-    const signalT = stagePoint(
-      solveStagePair(signal.start, signal.end, stage, schedule),
-      t,
-      schedule,
-    );
+    const signal = solveStagePair(stageEndpoints(x0, zero, { plan, stage }), { stage, schedule });
+    const signalT = stagePoint(signal, { t, schedule });
     const eps = videoLike(x, newData(x.data, x.data.length) as VideoData);
     for (let i = 0; i < eps.data.length; i++) eps.data[i] = (x.data[i] - signalT.data[i]) / st;
-    const { start, end } = stageEndpoints(x0, eps, stage, plan);
-    return stageTarget(solveStagePair(start, end, stage, schedule), target, stage, t, schedule)
-      .data;
+    const pair = solveStagePair(stageEndpoints(x0, eps, { plan, stage }), { stage, schedule });
+    return stageTarget(pair, { kind: target, stage, t, schedule }).data;
   };
 }

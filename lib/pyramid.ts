@@ -125,11 +125,16 @@ export function splitSteps(total: number, weights: number[]): number[] {
  *
  * @param schedule the noise schedule
  * @param end the end time of the coarser stage
- * @param groupSize r, the number of copies each coarse element makes (2 temporal, 4 spatial 2×2)
+ * @param options `groupSize` r, the copies each coarse element makes (2 temporal (default), 4
+ *   spatial 2×2)
  */
-export function correctedStart(schedule: Schedule, end: number, groupSize = 2): number {
+export function correctedStart(
+  schedule: Schedule,
+  end: number,
+  options: { groupSize?: number } = {},
+): number {
   checkFinite("end", end, 0, 1);
-  checkInteger("groupSize", groupSize, 1);
+  const groupSize = checkInteger("groupSize", options.groupSize ?? 2, 1);
   return schedule.tOfLambda(schedule.lambda(end) - 0.5 * Math.log(groupSize));
 }
 
@@ -157,7 +162,7 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
     throw new TypeError(`down must be "stride" or "average"; got ${show(down)}`);
   }
   checkInteger("frames", options.frames, 1);
-  framesAtLevel(options.frames, K - 1, layout);
+  framesAtLevel(options.frames, K - 1, { layout });
 
   const tau = nominalBoundaries(K, options.boundaries);
   const stepsPerStage = resolveSteps(options.steps ?? 30, K);
@@ -166,7 +171,7 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
   for (let index = 0; index < K; index++) {
     const k = K - index;
     const nominalStart = tau[k], end = tau[k - 1];
-    const start = k === K || !correct ? nominalStart : correctedStart(schedule, nominalStart, 2);
+    const start = k === K || !correct ? nominalStart : correctedStart(schedule, nominalStart);
     if (!(start > end)) {
       throw new RangeError(
         `stage k = ${k} would start at t = ${start} and end at t = ${end}; the start must be noisier`,
@@ -178,7 +183,7 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
       start,
       nominalStart,
       end,
-      frames: framesAtLevel(options.frames, k - 1, layout),
+      frames: framesAtLevel(options.frames, k - 1, { layout }),
       stride: 2 ** (k - 1),
       steps: stepsPerStage[index],
     });

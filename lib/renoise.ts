@@ -99,8 +99,8 @@ export function transitionCoefficients(
   if (r * kappa > ss * ss * (1 + 1e-9)) {
     throw new RangeError(
       `the transition from t = ${e} to t = ${s} adds too little noise for groups of ${r}: ` +
-        `it needs SNR(s) <= SNR(e) / ${r}; use correctedStart(schedule, ${e}, ${r}) = a start ` +
-        `of at least the corrected one`,
+        `it needs SNR(s) <= SNR(e) / ${r}; start at correctedStart(schedule, ${e}, ` +
+        `{ groupSize: ${r} }) or later`,
     );
   }
   const printed = (Math.SQRT2 * gs) / (ss + Math.SQRT2 * gs);

@@ -262,7 +262,7 @@ async function solverStep(
   const { solver, kind, schedule, stage } = ctx;
   const next = newData(x.data, x.data.length);
   if (solver === "ddim") {
-    const pair = recoverPair(kind, prediction, x, stage, t, schedule);
+    const pair = recoverPair(x, prediction, { kind, stage, t, schedule });
     const g = schedule.gamma(tNext), s = schedule.sigma(tNext);
     for (let i = 0; i < next.length; i++) next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
     return videoLike(x, next);
@@ -280,7 +280,12 @@ async function solverStep(
 
 /** dx/dt = γ̇ x̃₀ + σ̇ ε from a prediction of any kind. */
 function velocityOf(ctx: StepContext, x: Video, prediction: VideoData, t: number): VideoData {
-  const pair = recoverPair(ctx.kind, prediction, x, ctx.stage, t, ctx.schedule);
+  const pair = recoverPair(x, prediction, {
+    kind: ctx.kind,
+    stage: ctx.stage,
+    t,
+    schedule: ctx.schedule,
+  });
   const c = ctx.schedule.at(t);
   const u = newData(x.data, x.data.length);
   for (let i = 0; i < u.length; i++) {

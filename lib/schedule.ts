@@ -280,20 +280,19 @@ function vpFromLogAlphaBar(
   });
 }
 
-/** diffusers' β table for a family (the cosine one through `betas_for_alpha_bar`, β ≤ 0.999). */
-export function betaTable(
-  beta: BetaSchedule,
-  timesteps: number,
-  betaStart?: number,
-  betaEnd?: number,
-  cosineOffset = 0.008,
-): Float64Array {
-  checkOneOf("beta", beta, ["linear", "scaled-linear", "cosine"] as const);
-  const T = checkInteger("timesteps", timesteps, 2, 1_000_000);
+/**
+ * diffusers' β table for a family (the cosine one through `betas_for_alpha_bar`, β ≤ 0.999).
+ *
+ * @param options the β family, T and the family's parameters (defaults as in {@link vpSchedule})
+ * @returns β_j for the diffusers timesteps j = 0, …, T − 1
+ */
+export function betaTable(options: Omit<VpScheduleOptions, "discrete">): Float64Array {
+  const beta = checkOneOf("beta", options?.beta, ["linear", "scaled-linear", "cosine"] as const);
+  const T = checkInteger("timesteps", options.timesteps ?? 1000, 2, 1_000_000);
   const defaults = beta === "linear" ? [1e-4, 0.02] : [0.00085, 0.012];
-  const b0 = checkFinite("betaStart", betaStart ?? defaults[0], 0, 1);
-  const b1 = checkFinite("betaEnd", betaEnd ?? defaults[1], 0, 1);
-  checkFinite("cosineOffset", cosineOffset, 0, 1);
+  const b0 = checkFinite("betaStart", options.betaStart ?? defaults[0], 0, 1);
+  const b1 = checkFinite("betaEnd", options.betaEnd ?? defaults[1], 0, 1);
+  const cosineOffset = checkFinite("cosineOffset", options.cosineOffset ?? 0.008, 0, 1);
   const betas = new Float64Array(T);
   for (let j = 0; j < T; j++) {
     const u = j / (T - 1);
@@ -310,7 +309,13 @@ export function betaTable(
 }
 
 function discreteVp(beta: BetaSchedule, T: number, b0: number, b1: number, s: number): Schedule {
-  const betas = betaTable(beta, T, b0, b1, s);
+  const betas = betaTable({
+    beta,
+    timesteps: T,
+    betaStart: b0,
+    betaEnd: b1,
+    cosineOffset: s,
+  });
   const alphasCumprod = new Float64Array(T);
   // grid[i] = log ᾱ at t = i/T; grid[0] = 0 is "ᾱ at t = 0 set to one" (set_alpha_to_one).
   const grid = new Float64Array(T + 1);

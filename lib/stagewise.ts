@@ -22,10 +22,10 @@
  * const rng = createRng(0);
  * const x0 = gaussianVideo({ frames: 8 }, rng, "float64");
  * const stage = stageByIndex(plan, 2);
- * const noise = stageNoise(gaussianVideo({ frames: 8 }, rng, "float64"), stage, plan);
- * const { start, end } = stageEndpoints(x0, noise, stage, plan);
- * const pair = solveStagePair(start, end, stage, plan.schedule);
- * const back = stagePoint(pair, stage.end, plan.schedule); // equals `end`
+ * const noise = stageNoise(gaussianVideo({ frames: 8 }, rng, "float64"), { plan, stage });
+ * const endpoints = stageEndpoints(x0, noise, { plan, stage });
+ * const pair = solveStagePair(endpoints, { stage, schedule: plan.schedule });
+ * const back = stagePoint(pair, { t: stage.end, schedule: plan.schedule }); // equals endpoints.end
  * ```
  *
  * @module
@@ -83,19 +83,33 @@ export interface StagePair<D extends VideoData = VideoData> {
   x0: Video<D>;
 }
 
+/** Which stage of which plan (the options of the functions that need the temporal operators). */
+export interface PlanStage {
+  /** The plan: schedule, frame count, layout and Down method. */
+  plan: StagePlan;
+  /** One of `plan.stages`. */
+  stage: Stage;
+}
+
+/** A time on a stage path: the stage interval, the global time t in [e_k, s_k] and the schedule. */
+export interface StageTime {
+  /** The stage, or any interval `{ start, end }` with start > end. */
+  stage: Pick<Stage, "start" | "end">;
+  /** The global time t. */
+  t: number;
+  /** The noise schedule. */
+  schedule: Schedule;
+}
+
 /**
  * The stage-k noise from full-rate noise by the stage's own temporal operator (D_k, with the
  * √2-per-level scaling for the average Down), so that it stays exactly N(0, I) (tpdiff-math.md §1.8).
  *
  * @param noise full-rate noise (F frames)
- * @param stage the stage
- * @param plan the plan whose layout and Down method apply
+ * @param options the plan (whose layout and Down method apply) and the stage
  */
-export function stageNoise<D extends VideoData>(
-  noise: Video<D>,
-  stage: Stage,
-  plan: StagePlan,
-): Video<D> {
+export function stageNoise<D extends VideoData>(noise: Video<D>, options: PlanStage): Video<D> {
+  const { plan, stage } = options;
   checkFullRate("noise", noise, plan);
   return downToStage(noise, stage.k, { ...plan.temporal, noise: true });
 }
@@ -121,14 +135,13 @@ function checkStageNoise(noise: Video, x0: Video, stage: Stage): void {
 function stageSignals<D extends VideoData>(
   x0: Video<D>,
   noise: Video,
-  stage: Stage,
-  plan: StagePlan,
+  { plan, stage }: PlanStage,
 ): { d: Video<D>; u: Video<D> } {
   checkFullRate("x0", x0, plan);
   checkStageNoise(noise, x0, stage);
   return {
     d: downToStage(x0, stage.k, plan.temporal),
-    u: upFromCoarser(x0, stage.k, plan.stageCount, plan.temporal),
+    u: upFromCoarser(x0, stage.k, { ...plan.temporal, stages: plan.stageCount }),
   };
 }
 
@@ -138,17 +151,15 @@ function stageSignals<D extends VideoData>(
  *
  * @param x0 full-rate clean videos
  * @param noise stage-rate noise (F_k frames), e.g. from {@link stageNoise}
- * @param stage the stage
- * @param plan the plan
+ * @param options the plan and the stage
  */
 export function stageEndpoints<D extends VideoData>(
   x0: Video<D>,
   noise: Video,
-  stage: Stage,
-  plan: StagePlan,
+  options: PlanStage,
 ): StageEndpoints<D> {
-  const { d, u } = stageSignals(x0, noise, stage, plan);
-  const { schedule } = plan;
+  const { d, u } = stageSignals(x0, noise, options);
+  const { plan: { schedule }, stage } = options;
   return {
     start: combine(schedule.gamma(stage.start), u, schedule.sigma(stage.start), noise),
     end: combine(schedule.gamma(stage.end), d, schedule.sigma(stage.end), noise),
@@ -159,17 +170,15 @@ export function stageEndpoints<D extends VideoData>(
  * Solves the 2×2 system of the stage path (Eq. 11 and its x̃₀ companion):
  * ε_k = (γ_s x̂_e − γ_e x̂_s)/(γ_s σ_e − γ_e σ_s), x̃₀,k = (σ_e x̂_s − σ_s x̂_e)/(γ_s σ_e − γ_e σ_s).
  *
- * @param start x̂_{s_k}
- * @param end x̂_{e_k}
- * @param stage the stage (its start and end times)
- * @param schedule the schedule
+ * @param endpoints x̂_{s_k} and x̂_{e_k}
+ * @param options the stage (its start and end times) and the schedule
  */
 export function solveStagePair<D extends VideoData>(
-  start: Video<D>,
-  end: Video,
-  stage: Pick<Stage, "start" | "end">,
-  schedule: Schedule,
+  endpoints: StageEndpoints<D>,
+  options: Omit<StageTime, "t">,
 ): StagePair<D> {
+  const { start, end } = endpoints ?? {};
+  const { stage, schedule } = options;
   checkVideo("start", start);
   checkVideo("end", end);
   checkSameShape("start", start, "end", end);
@@ -192,17 +201,15 @@ export function solveStagePair<D extends VideoData>(
  *
  * @param x0 full-rate clean videos
  * @param noise stage-rate noise
- * @param stage the stage
- * @param plan the plan
+ * @param options the plan and the stage
  */
 export function stagePairClosedForm<D extends VideoData>(
   x0: Video<D>,
   noise: Video,
-  stage: Stage,
-  plan: StagePlan,
+  options: PlanStage,
 ): StagePair<D> {
-  const { d, u } = stageSignals(x0, noise, stage, plan);
-  const { schedule } = plan;
+  const { d, u } = stageSignals(x0, noise, options);
+  const { plan: { schedule }, stage } = options;
   const nuS = schedule.nu(stage.start), nuE = schedule.nu(stage.end);
   const detail = combine(1, d, -1, u);
   // ν_s = ∞ (γ_s = 0) only happens for the first stage, where Δ_K = 0; take the limits.
@@ -218,14 +225,13 @@ export function stagePairClosedForm<D extends VideoData>(
  * The point of the stage path at time t (Eq. 10): x_t = γ_t x̃₀,k + σ_t ε_k.
  *
  * @param pair the stage pair
- * @param t a time in [e_k, s_k]
- * @param schedule the schedule
+ * @param options t in [e_k, s_k] and the schedule
  */
 export function stagePoint<D extends VideoData>(
   pair: StagePair<D>,
-  t: number,
-  schedule: Schedule,
+  options: Omit<StageTime, "stage">,
 ): Video<D> {
+  const { t, schedule } = options;
   return combine(schedule.gamma(t), pair.x0, schedule.sigma(t), pair.epsilon);
 }
 
@@ -234,11 +240,8 @@ export function stagePoint<D extends VideoData>(
  * U_k x₀ (at s_k) to D_k x₀ (at e_k): x_t | x₀ ~ N(γ_t (U_k x₀ + w_t Δ_k x₀), σ_t² I), the vanilla
  * noise level at every t (tpdiff-math.md §1.5).
  */
-export function stageWeight(
-  stage: Pick<Stage, "start" | "end">,
-  t: number,
-  schedule: Schedule,
-): number {
+export function stageWeight(options: StageTime): number {
+  const { stage, t, schedule } = options;
   checkInStage(stage, t);
   const nuS = schedule.nu(stage.start), nuE = schedule.nu(stage.end), nuT = schedule.nu(t);
   if (nuS === Infinity) return t === stage.start ? 0 : 1;
@@ -260,16 +263,13 @@ function checkInStage(stage: Pick<Stage, "start" | "end">, t: number): void {
  * stage-velocity (s_k − e_k)·(γ̇_t, σ̇_t).
  *
  * @param kind the prediction kind
- * @param stage the stage (used by stage-velocity)
- * @param t the time
- * @param schedule the schedule
+ * @param options the stage (used by stage-velocity), the time and the schedule
  */
 export function targetCoefficients(
   kind: PredictionKind,
-  stage: Pick<Stage, "start" | "end">,
-  t: number,
-  schedule: Schedule,
+  options: StageTime,
 ): { a: number; b: number } {
+  const { stage, t, schedule } = options;
   checkOneOf("prediction kind", kind, PREDICTION_KINDS);
   const c = schedule.at(t);
   switch (kind) {
@@ -293,19 +293,13 @@ export function targetCoefficients(
  * is Eq. 13's v_k = x̂_s − x̂_e; for DDIM, kind `"epsilon"` is Eq. 11's ε_k.
  *
  * @param pair the stage pair
- * @param kind the prediction kind
- * @param stage the stage
- * @param t the time
- * @param schedule the schedule
+ * @param options the prediction kind, the stage, the time and the schedule
  */
 export function stageTarget<D extends VideoData>(
   pair: StagePair<D>,
-  kind: PredictionKind,
-  stage: Pick<Stage, "start" | "end">,
-  t: number,
-  schedule: Schedule,
+  options: StageTime & { kind: PredictionKind },
 ): Video<D> {
-  const { a, b } = targetCoefficients(kind, stage, t, schedule);
+  const { a, b } = targetCoefficients(options.kind, options);
   return combine(a, pair.x0, b, pair.epsilon);
 }
 
@@ -314,21 +308,16 @@ export function stageTarget<D extends VideoData>(
  * [γ σ; a b]·[x̃₀; ε] = [x_t; prediction]. Throws where the kind carries no information to do so
  * (ε-prediction where γ_t = 0, x₀-prediction where σ_t = 0).
  *
- * @param kind the kind of `prediction`
- * @param prediction the model output at (x, t)
  * @param x the current point x_t
- * @param stage the stage
- * @param t the time
- * @param schedule the schedule
+ * @param prediction the model output at (x, t)
+ * @param options the kind of `prediction`, the stage, the time and the schedule
  */
 export function recoverPair<D extends VideoData>(
-  kind: PredictionKind,
-  prediction: VideoData,
   x: Video<D>,
-  stage: Pick<Stage, "start" | "end">,
-  t: number,
-  schedule: Schedule,
+  prediction: VideoData,
+  options: StageTime & { kind: PredictionKind },
 ): StagePair<D> {
+  const { kind, t, schedule } = options;
   if (prediction.length !== x.data.length) {
     throw new RangeError(
       `prediction has ${prediction.length} elements; x_t (${
@@ -337,7 +326,7 @@ export function recoverPair<D extends VideoData>(
     );
   }
   checkAllFinite("prediction", prediction);
-  const { a, b } = targetCoefficients(kind, stage, t, schedule);
+  const { a, b } = targetCoefficients(kind, options);
   const g = schedule.gamma(t), s = schedule.sigma(t);
   const det = g * b - s * a;
   if (!(Math.abs(det) > 1e-300)) {
@@ -385,14 +374,14 @@ export function trainingExample<D extends VideoData>(
   const { plan, stage, t, target } = options;
   checkInStage(stage, t);
   checkSameShape("x0", x0, "fullNoise", fullNoise);
-  const noise = stageNoise(fullNoise, stage, plan);
-  const { start, end } = stageEndpoints(x0, noise, stage, plan);
-  const pair = solveStagePair(start, end, stage, plan.schedule);
+  const { schedule } = plan;
+  const noise = stageNoise(fullNoise, { plan, stage });
+  const pair = solveStagePair(stageEndpoints(x0, noise, { plan, stage }), { stage, schedule });
   return {
     stage,
     t,
-    xt: stagePoint(pair, t, plan.schedule),
-    target: stageTarget(pair, target, stage, t, plan.schedule),
+    xt: stagePoint(pair, { t, schedule }),
+    target: stageTarget(pair, { kind: target, stage, t, schedule }),
     noise,
   };
 }
@@ -403,13 +392,14 @@ export function trainingExample<D extends VideoData>(
  *
  * @param plan the plan
  * @param rng the generator
- * @param weights optional positive weights, one per stage in run order
+ * @param options optional `weights`: non-negative, one per stage in run order
  */
 export function sampleStageAndTime(
   plan: StagePlan,
   rng: Rng,
-  weights?: number[],
+  options: { weights?: number[] } = {},
 ): { stage: Stage; t: number } {
+  const { weights } = options;
   let index: number;
   if (weights === undefined) index = rng.integer(plan.stageCount);
   else {

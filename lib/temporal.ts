@@ -50,9 +50,9 @@ const DOWNS = ["stride", "average"] as const;
 export function framesAtLevel(
   frames: number,
   levels: number,
-  layout: FrameLayout = "plain",
+  options: { layout?: FrameLayout } = {},
 ): number {
-  checkOneOf("layout", layout, LAYOUTS);
+  const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
   checkInteger("levels", levels, 0, 30);
   const stride = 2 ** levels;
   if (layout === "plain") {
@@ -129,7 +129,7 @@ export function temporalDown<D extends VideoData>(
   checkVideo("x", x);
   const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
   const method = checkOneOf("down", options.down ?? "stride", DOWNS);
-  const coarse = framesAtLevel(x.frames, 1, layout);
+  const coarse = framesAtLevel(x.frames, 1, { layout });
   const groups = upGroups(coarse, layout);
   const n = frameSize(x);
   return gatherFrames(x, coarse, (source, target) => {
@@ -199,7 +199,7 @@ export function downToStage<D extends VideoData>(
   options: TemporalOptions & { noise?: boolean } = {},
 ): Video<D> {
   checkInteger("stage k", k, 1, 30);
-  framesAtLevel(x.frames, k - 1, options.layout ?? "plain");
+  framesAtLevel(x.frames, k - 1, options);
   let y = x;
   for (let i = 1; i < k; i++) y = temporalDown(y, options);
   return k === 1 ? { ...x, data: x.data.slice() as D } : y;
@@ -212,29 +212,32 @@ export function downToStage<D extends VideoData>(
  *
  * @param x the full-rate video
  * @param k the stage
- * @param stages the number of stages K
- * @param options layout and Down method
+ * @param options the number of stages K, the layout and the Down method
  */
 export function upFromCoarser<D extends VideoData>(
   x: Video<D>,
   k: number,
-  stages: number,
-  options: TemporalOptions = {},
+  options: TemporalOptions & { stages: number },
 ): Video<D> {
-  checkInteger("stages K", stages, 1, 30);
+  const stages = checkInteger("stages K", options?.stages, 1, 30);
   checkInteger("stage k", k, 1, stages);
   if (k === stages) return downToStage(x, k, options);
   return temporalUp(downToStage(x, k + 1, options), { layout: options.layout });
 }
 
-/** `Δ_k = D_k(x) − U_k(x)`: the temporal detail that stage k adds (zero for a static video). */
+/**
+ * `Δ_k = D_k(x) − U_k(x)`: the temporal detail that stage k adds (zero for a static video).
+ *
+ * @param x the full-rate video
+ * @param k the stage
+ * @param options the number of stages K, the layout and the Down method
+ */
 export function stageDetail<D extends VideoData>(
   x: Video<D>,
   k: number,
-  stages: number,
-  options: TemporalOptions = {},
+  options: TemporalOptions & { stages: number },
 ): Video<D> {
-  const d = downToStage(x, k, options), u = upFromCoarser(x, k, stages, options);
+  const d = downToStage(x, k, options), u = upFromCoarser(x, k, options);
   for (let i = 0; i < d.data.length; i++) d.data[i] -= u.data[i];
   return d;
 }
@@ -243,9 +246,13 @@ export function stageDetail<D extends VideoData>(
  * Positions of stage-k frames on the full-rate frame grid: j·2^{k−1} (both layouts). A network
  * that embeds these keeps each physical frame at the same temporal position in every stage.
  */
-export function framePositions(frames: number, k: number, layout: FrameLayout = "plain"): number[] {
+export function framePositions(
+  frames: number,
+  k: number,
+  options: { layout?: FrameLayout } = {},
+): number[] {
   checkInteger("stage k", k, 1, 30);
-  const count = framesAtLevel(frames, k - 1, layout);
+  const count = framesAtLevel(frames, k - 1, options);
   const stride = 2 ** (k - 1);
   return Array.from({ length: count }, (_, j) => j * stride);
 }

@@ -85,16 +85,16 @@ Deno.test("cleanOracle() returns the sample's own target at any point of its sta
   const x0 = gaussianVideo({ batch: 2, frames: 8, height: 2 }, rng, "float64");
   const full = gaussianVideo({ batch: 2, frames: 8, height: 2 }, rng, "float64");
   for (const stage of plan.stages) {
-    const noise = stageNoise(full, stage, plan);
-    const { start, end } = stageEndpoints(x0, noise, stage, plan);
-    const pair = solveStagePair(start, end, stage, plan.schedule);
+    const noise = stageNoise(full, { plan, stage });
+    const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+    const pair = solveStagePair({ start, end }, { stage, schedule: plan.schedule });
     for (const kind of ["epsilon", "v", "stage-velocity"] as const) {
-      const oracle = cleanOracle(x0, plan, kind);
+      const oracle = cleanOracle(x0, { plan, target: kind });
       const t = 0.5 * (stage.start + stage.end);
-      const got = await oracle(stagePoint(pair, t, plan.schedule), t, stage);
+      const got = await oracle(stagePoint(pair, { t, schedule: plan.schedule }), t, stage);
       assertAllClose(
         got,
-        stageTarget(pair, kind, stage, t, plan.schedule).data,
+        stageTarget(pair, { kind, stage, t, schedule: plan.schedule }).data,
         1e-10,
         `${kind} stage ${stage.k}`,
       );

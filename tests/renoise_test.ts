@@ -53,7 +53,7 @@ Deno.test("VP transition: c = 1/√(2 − ᾱ_e), α = √((1 − ᾱ_e)/(2 − 
 
 Deno.test("Pyramid Flow anchors with 2×2 groups (r = 4): c = 0.6, α = 0.69282 and 0.75, 0.43301 (§4.15)", () => {
   for (const [e, s, c, alpha] of [[2 / 3, 0.8, 0.6, 0.69282032], [1 / 3, 0.5, 0.75, 0.4330127]]) {
-    const start = correctedStart(rf, e, 4);
+    const start = correctedStart(rf, e, { groupSize: 4 });
     assertClose(start, s, 1e-14, "corrected start 2e/(1 + e)");
     const t = transitionCoefficients(rf, { from: e, to: start, groupSize: 4 });
     assertClose(t.c, c, 1e-14);
@@ -115,7 +115,7 @@ Deno.test("corrective noise sums to zero in every group: Down_avg(x̂_s) = c·x�
   const up = renoise(x, { schedule: rf, from: 1 / 3, to: s, noise: createRng(2) });
   assertAllClose(temporalDown(up, { down: "average" }).data, x.data.map((v) => c * v), 1e-15);
   // Pyramid Flow's 2×2 blocks, r = 4, ρ = −1/3: the block mean is c times the coarse pixel
-  const s4 = correctedStart(rf, 1 / 3, 4);
+  const s4 = correctedStart(rf, 1 / 3, { groupSize: 4 });
   const c4 = transitionCoefficients(rf, { from: 1 / 3, to: s4, groupSize: 4 }).c;
   const sp = renoise(x, { schedule: rf, from: 1 / 3, to: s4, axis: "space", noise: createRng(3) });
   assert.equal(sp.height, 4);
@@ -149,7 +149,7 @@ Deno.test("group noise has covariance σ_s² I − κ11ᵀ for r ∈ {1, 2, 4}, 
   const n = 60_000;
   for (const [axis, r] of [["time", 2], ["space", 4]] as const) {
     for (const extra of [0, 0.1]) {
-      const e = 0.4, s = Math.min(0.99, correctedStart(rf, e, r) + extra);
+      const e = 0.4, s = Math.min(0.99, correctedStart(rf, e, { groupSize: r }) + extra);
       const coarse = video({ batch: n, frames: 1, height: 1, width: 1 }, "float64");
       const out = renoise(coarse, {
         schedule: rf,
@@ -196,12 +196,11 @@ Deno.test("the renoised latent is the training start γ_s U x₀ + σ_s ε'' wit
   const rng = createRng(50);
   const x0 = gaussianVideo({ batch: 2, frames: 8, height: 3 }, rng, "float64");
   const coarse = plan.stages[0], fine = plan.stages[1];
-  const eps = stageNoise(
-    gaussianVideo({ batch: 2, frames: 8, height: 3 }, rng, "float64"),
-    coarse,
+  const eps = stageNoise(gaussianVideo({ batch: 2, frames: 8, height: 3 }, rng, "float64"), {
     plan,
-  );
-  const { end } = stageEndpoints(x0, eps, coarse, plan);
+    stage: coarse,
+  });
+  const { end } = stageEndpoints(x0, eps, { plan, stage: coarse });
   const z = rng.fillNormal(new Float64Array(2 * fine.frames * 3));
   const after = renoise(end, { schedule: rf, from: coarse.end, to: fine.start, noise: z });
   const { c } = transitionCoefficients(rf, { from: coarse.end, to: fine.start });
@@ -211,7 +210,7 @@ Deno.test("the renoised latent is the training start γ_s U x₀ + σ_s ε'' wit
   const effective = after.data.map((v, i) =>
     (c * se * upEps.data[i] + (v - c * upEnd.data[i])) / ss
   );
-  const u = upFromCoarser(x0, fine.k, 3);
+  const u = upFromCoarser(x0, fine.k, { stages: 3 });
   assertAllClose(
     after.data,
     u.data.map((v, i) => rf.gamma(fine.start) * v + ss * effective[i]),

@@ -28,7 +28,7 @@ Deno.test("with exact per-sample targets the K = 3 sampler returns x₀ for any 
     for (const seed of [1, 2, 3]) {
       const plan = stagePlan({ schedule, frames: 8, stages: 3, steps: [6, 6, 6] });
       const x0 = gaussianVideo({ ...SHAPE, frames: 8 }, createRng(100 + seed), "float64");
-      const out = await sampleStaged(plan, cleanOracle(x0, plan, kind), {
+      const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: kind }), {
         prediction: kind,
         solver,
         ...SHAPE,
@@ -51,7 +51,7 @@ Deno.test("reconstruction holds for the keep-first layout and the pair-average D
   ) {
     const plan = stagePlan({ schedule: rf, frames, stages: 3, steps: 9, ...options });
     const x0 = gaussianVideo({ ...SHAPE, frames }, createRng(frames), "float64");
-    const out = await sampleStaged(plan, cleanOracle(x0, plan, "velocity"), {
+    const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
       prediction: "velocity",
       ...SHAPE,
       precision: "float64",
@@ -67,7 +67,7 @@ Deno.test("in float32 (the default precision) the reconstruction is exact to flo
   const plan = stagePlan({ schedule: rf, frames: 16, stages: 3, steps: 12 });
   const x0 = gaussianVideo({ batch: 2, frames: 16, height: 4, width: 4 }, createRng(5));
   assert.ok(x0.data instanceof Float32Array);
-  const out = await sampleStaged(plan, cleanOracle(x0, plan, "velocity"), {
+  const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
     prediction: "velocity",
     batch: 2,
     height: 4,
@@ -92,7 +92,7 @@ Deno.test("path consistency: any number of steps reaches the same stage end poin
     for (const steps of [[1, 1, 1], [7, 3, 5]]) {
       const plan = stagePlan({ schedule, frames: 8, stages: 3, steps });
       const record: Video[] = [];
-      await sampleStaged(plan, cleanOracle(x0, plan, kind), {
+      await sampleStaged(plan, cleanOracle(x0, { plan, target: kind }), {
         prediction: kind,
         solver,
         ...SHAPE,
@@ -114,7 +114,7 @@ Deno.test("onStep sees every step with its stage, time and frame count; onTransi
   const steps: StepEvent[] = [], jumps: TransitionEvent[] = [];
   let calls = 0;
   const x0 = gaussianVideo({ batch: 2, frames: 8 }, createRng(3), "float64");
-  const oracle = cleanOracle(x0, plan, "velocity");
+  const oracle = cleanOracle(x0, { plan, target: "velocity" });
   await sampleStaged(plan, (x, t, stage) => (calls++, oracle(x, t, stage)), {
     prediction: "velocity",
     solver: "heun",
@@ -147,7 +147,7 @@ Deno.test("vanilla sampling is the K = 1 plan: no transition, full frame rate th
   const x0 = gaussianVideo({ batch: 2, frames: 8 }, createRng(4), "float64");
   let jumps = 0;
   const frames = new Set<number>();
-  const out = await sampleStaged(plan, cleanOracle(x0, plan, "velocity"), {
+  const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
     prediction: "velocity",
     solver: "euler",
     batch: 2,

@@ -102,7 +102,7 @@ Deno.test("discrete VP tables equal the β products of DDPM and Stable Diffusion
 Deno.test("the discrete cosine table follows cos² ratios until β is clipped at 0.999", () => {
   const T = 50, off = 0.008, s = vpSchedule({ beta: "cosine", discrete: true, timesteps: T });
   const f = (t: number) => Math.cos(((t + off) / (1 + off)) * Math.PI / 2) ** 2;
-  const betas = betaTable("cosine", T);
+  const betas = betaTable({ beta: "cosine", timesteps: T });
   for (let j = 0; j < T; j++) {
     if (betas[j] >= 0.999) continue;
     let clipped = false;

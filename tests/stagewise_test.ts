@@ -38,9 +38,9 @@ Deno.test("Eq. 11 as printed equals the 2×2 solve of the stage pair (§4.1)", (
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule);
     for (const stage of plan.stages) {
-      const noise = stageNoise(fullNoise, stage, plan);
-      const { start, end } = stageEndpoints(x0, noise, stage, plan);
-      const pair = solveStagePair(start, end, stage, schedule);
+      const noise = stageNoise(fullNoise, { plan, stage });
+      const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+      const pair = solveStagePair({ start, end }, { stage, schedule });
       const gs = schedule.gamma(stage.start), ss = schedule.sigma(stage.start);
       const ge = schedule.gamma(stage.end), se = schedule.sigma(stage.end);
       if (gs === 0) continue; // Eq. 11 divides by γ_s; the 2×2 form does not
@@ -54,10 +54,13 @@ Deno.test("Eq. 10 reproduces both endpoints, for RF and VP (§4.2)", () => {
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 1);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
-      const pair = solveStagePair(start, end, stage, schedule);
-      assert.ok(maxAbsDiff(stagePoint(pair, stage.start, schedule), start) < 1e-12);
-      assert.ok(maxAbsDiff(stagePoint(pair, stage.end, schedule), end) < 1e-12);
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
+        plan,
+        stage,
+      });
+      const pair = solveStagePair({ start, end }, { stage, schedule });
+      assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.start, schedule }), start) < 1e-12);
+      assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.end, schedule }), end) < 1e-12);
     }
   }
 });
@@ -66,14 +69,17 @@ Deno.test("endpoints follow Eqs. 7–8: x̂_s = γ_s U_k x₀ + σ_s ε, x̂_e =
   const schedule = rectifiedFlow();
   const { plan, x0, fullNoise } = setup(schedule, 3, 2);
   for (const stage of plan.stages) {
-    const noise = stageNoise(fullNoise, stage, plan);
-    const { start, end } = stageEndpoints(x0, noise, stage, plan);
-    const u = upFromCoarser(x0, stage.k, 3), d = downToStage(x0, stage.k);
+    const noise = stageNoise(fullNoise, { plan, stage });
+    const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+    const u = upFromCoarser(x0, stage.k, { stages: 3 }), d = downToStage(x0, stage.k);
     assertAllClose(start.data, combine(1 - stage.start, u, stage.start, noise).data, 1e-15);
     assertAllClose(end.data, combine(1 - stage.end, d, stage.end, noise).data, 1e-15);
   }
   const last = stageByIndex(plan, 1);
-  const { end } = stageEndpoints(x0, stageNoise(fullNoise, last, plan), last, plan);
+  const { end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage: last }), {
+    plan,
+    stage: last,
+  });
   assert.deepEqual(end.data, x0.data);
 });
 
@@ -82,10 +88,10 @@ Deno.test("closed forms ε_k = ε − Δ_k/(ν_s − ν_e), x̃₀,k = U_k + ν_
     for (const down of ["stride", "average"] as const) {
       const { plan, x0, fullNoise } = setup(schedule, 3, 3, down);
       for (const stage of plan.stages) {
-        const noise = stageNoise(fullNoise, stage, plan);
-        const { start, end } = stageEndpoints(x0, noise, stage, plan);
-        const solved = solveStagePair(start, end, stage, schedule);
-        const closed = stagePairClosedForm(x0, noise, stage, plan);
+        const noise = stageNoise(fullNoise, { plan, stage });
+        const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+        const solved = solveStagePair({ start, end }, { stage, schedule });
+        const closed = stagePairClosedForm(x0, noise, { plan, stage });
         assertAllClose(
           closed.epsilon.data,
           solved.epsilon.data,
@@ -102,17 +108,18 @@ Deno.test("inside a stage x_t − γ_t(U_k + w_t Δ_k)x₀ = σ_t ε: the vanill
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 4);
     for (const stage of plan.stages) {
-      const noise = stageNoise(fullNoise, stage, plan);
-      const { start, end } = stageEndpoints(x0, noise, stage, plan);
-      const pair = solveStagePair(start, end, stage, schedule);
-      const u = upFromCoarser(x0, stage.k, 3), delta = stageDetail(x0, stage.k, 3);
+      const noise = stageNoise(fullNoise, { plan, stage });
+      const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const u = upFromCoarser(x0, stage.k, { stages: 3 }),
+        delta = stageDetail(x0, stage.k, { stages: 3 });
       let previous = -Infinity;
       for (let i = 0; i <= 10; i++) {
         const t = stage.start + (i / 10) * (stage.end - stage.start);
-        const w = stageWeight(stage, t, schedule);
+        const w = stageWeight({ stage, t, schedule });
         assert.ok(w >= previous - 1e-15 && w >= 0 && w <= 1 + 1e-15, `w = ${w} at t = ${t}`);
         previous = w;
-        const xt = stagePoint(pair, t, schedule);
+        const xt = stagePoint(pair, { t, schedule });
         const residual = xt.data.map((v, j) =>
           v - schedule.gamma(t) * (u.data[j] + w * delta.data[j])
         );
@@ -123,8 +130,8 @@ Deno.test("inside a stage x_t − γ_t(U_k + w_t Δ_k)x₀ = σ_t ε: the vanill
           `${schedule.name} t=${t}`,
         );
       }
-      assert.equal(stageWeight(stage, stage.start, schedule), 0);
-      assertClose(stageWeight(stage, stage.end, schedule), 1, 1e-15);
+      assert.equal(stageWeight({ stage, t: stage.start, schedule }), 0);
+      assertClose(stageWeight({ stage, t: stage.end, schedule }), 1, 1e-15);
     }
   }
 });
@@ -133,15 +140,18 @@ Deno.test("RF: Eq. 12 ≡ Eq. 10 and Eq. 13's v_k = x̂_s − x̂_e = (s − e)(
   const schedule = rectifiedFlow();
   const { plan, x0, fullNoise } = setup(schedule, 3, 5);
   for (const stage of plan.stages) {
-    const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
-    const pair = solveStagePair(start, end, stage, schedule);
+    const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
+      plan,
+      stage,
+    });
+    const pair = solveStagePair({ start, end }, { stage, schedule });
     for (const local of [0, 0.2, 0.5, 0.9, 1]) {
       const t = stage.end + local * (stage.start - stage.end);
       const eq12 = combine(1 - local, end, local, start);
-      assertAllClose(stagePoint(pair, t, schedule).data, eq12.data, 1e-14, `t' = ${local}`);
-      const v = stageTarget(pair, "stage-velocity", stage, t, schedule);
+      assertAllClose(stagePoint(pair, { t, schedule }).data, eq12.data, 1e-14, `t' = ${local}`);
+      const v = stageTarget(pair, { kind: "stage-velocity", stage, t, schedule });
       assertAllClose(v.data, combine(1, start, -1, end).data, 1e-14);
-      const global = stageTarget(pair, "velocity", stage, t, schedule);
+      const global = stageTarget(pair, { kind: "velocity", stage, t, schedule });
       assertAllClose(global.data, combine(1, pair.epsilon, -1, pair.x0).data, 1e-15);
       assertAllClose(v.data, global.data.map((g) => (stage.start - stage.end) * g), 1e-14);
     }
@@ -170,9 +180,9 @@ Deno.test("K = 1 and static videos reduce to vanilla diffusion: ε_k = ε, x̃�
   for (let f = 0; f < 8; f++) x0.data.set(frame.data, f * 4);
   const fullNoise = gaussianVideo({ frames: 8, height: 4 }, createRng(8), "float64");
   for (const stage of plan.stages) {
-    const noise = stageNoise(fullNoise, stage, plan);
-    const { start, end } = stageEndpoints(x0, noise, stage, plan);
-    const pair = solveStagePair(start, end, stage, schedule);
+    const noise = stageNoise(fullNoise, { plan, stage });
+    const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+    const pair = solveStagePair({ start, end }, { stage, schedule });
     assertAllClose(pair.epsilon.data, noise.data, 1e-12);
     assertAllClose(pair.x0.data, downToStage(x0, stage.k).data, 1e-12);
   }
@@ -182,15 +192,23 @@ Deno.test("one Euler step (RF) or one DDIM step (VP) maps x̂_s to x̂_e exactly
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 9);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
-      const pair = solveStagePair(start, end, stage, schedule);
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
+        plan,
+        stage,
+      });
+      const pair = solveStagePair({ start, end }, { stage, schedule });
       if (schedule.name === "rectified-flow") {
-        const v = stageTarget(pair, "velocity", stage, stage.start, schedule);
+        const v = stageTarget(pair, { kind: "velocity", stage, t: stage.start, schedule });
         const euler = combine(1, start, stage.end - stage.start, v);
         assertAllClose(euler.data, end.data, 1e-14, `Euler, stage ${stage.k}`);
       } else {
-        const eps = stageTarget(pair, "epsilon", stage, stage.start, schedule);
-        const rec = recoverPair("epsilon", eps.data, start, stage, stage.start, schedule);
+        const eps = stageTarget(pair, { kind: "epsilon", stage, t: stage.start, schedule });
+        const rec = recoverPair(start, eps.data, {
+          kind: "epsilon",
+          stage,
+          t: stage.start,
+          schedule,
+        });
         const ddim = combine(
           schedule.gamma(stage.end),
           rec.x0,
@@ -207,13 +225,16 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 10);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, stage, plan), stage, plan);
-      const pair = solveStagePair(start, end, stage, schedule);
+      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
+        plan,
+        stage,
+      });
+      const pair = solveStagePair({ start, end }, { stage, schedule });
       const t = 0.5 * (stage.start + stage.end);
-      const xt = stagePoint(pair, t, schedule);
+      const xt = stagePoint(pair, { t, schedule });
       for (const kind of PREDICTION_KINDS) {
-        const p = stageTarget(pair, kind, stage, t, schedule);
-        const back = recoverPair(kind, p.data, xt, stage, t, schedule);
+        const p = stageTarget(pair, { kind, stage, t, schedule });
+        const back = recoverPair(xt, p.data, { kind, stage, t, schedule });
         assertAllClose(back.x0.data, pair.x0.data, 1e-9, `${schedule.name} ${kind} x0`);
         assertAllClose(back.epsilon.data, pair.epsilon.data, 1e-9, `${schedule.name} ${kind} ε`);
       }
@@ -224,10 +245,16 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
 Deno.test("targetCoefficients(): v = γε − σx₀ and velocity = γ̇x₀ + σ̇ε", () => {
   const vp = vpSchedule({ beta: "cosine" }), stage = { start: 0.8, end: 0.2 };
   const c = vp.at(0.5);
-  assert.deepEqual(targetCoefficients("v", stage, 0.5, vp), { a: -c.sigma, b: c.gamma });
-  assert.deepEqual(targetCoefficients("velocity", stage, 0.5, vp), { a: c.dGamma, b: c.dSigma });
-  assert.deepEqual(targetCoefficients("epsilon", stage, 0.5, vp), { a: 0, b: 1 });
-  assert.deepEqual(targetCoefficients("x0", stage, 0.5, vp), { a: 1, b: 0 });
+  assert.deepEqual(targetCoefficients("v", { stage, t: 0.5, schedule: vp }), {
+    a: -c.sigma,
+    b: c.gamma,
+  });
+  assert.deepEqual(targetCoefficients("velocity", { stage, t: 0.5, schedule: vp }), {
+    a: c.dGamma,
+    b: c.dSigma,
+  });
+  assert.deepEqual(targetCoefficients("epsilon", { stage, t: 0.5, schedule: vp }), { a: 0, b: 1 });
+  assert.deepEqual(targetCoefficients("x0", { stage, t: 0.5, schedule: vp }), { a: 1, b: 0 });
 });
 
 Deno.test("trainingExample() follows Algorithm 2: x_t on the stage path, stage noise = D_k(ε)", () => {
@@ -236,7 +263,7 @@ Deno.test("trainingExample() follows Algorithm 2: x_t on the stage path, stage n
   const stage = plan.stages[1];
   const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.5, target: "stage-velocity" });
   assert.deepEqual(ex.noise.data, downToStage(fullNoise, stage.k).data);
-  const { start, end } = stageEndpoints(x0, ex.noise, stage, plan);
+  const { start, end } = stageEndpoints(x0, ex.noise, { plan, stage });
   const local = (0.5 - stage.end) / (stage.start - stage.end);
   assertAllClose(ex.xt.data, combine(1 - local, end, local, start).data, 1e-14);
   assertAllClose(ex.target.data, combine(1, start, -1, end).data, 1e-14);
@@ -253,7 +280,9 @@ Deno.test("sampleStageAndTime() draws stages uniformly (or by weight) and t in (
   }
   for (const c of counts) assert.ok(Math.abs(c - n / 3) < 4 * Math.sqrt((n * 2) / 9), `${counts}`);
   const weighted = [0, 0, 0];
-  for (let i = 0; i < 3000; i++) weighted[sampleStageAndTime(plan, rng, [0, 1, 3]).stage.index]++;
+  for (let i = 0; i < 3000; i++) {
+    weighted[sampleStageAndTime(plan, rng, { weights: [0, 1, 3] }).stage.index]++;
+  }
   assert.equal(weighted[0], 0);
   assert.ok(weighted[2] > 2 * weighted[1]);
 });
@@ -263,11 +292,11 @@ Deno.test("stage-wise functions reject mismatched shapes, times outside the stag
   const { plan, x0, fullNoise } = setup(schedule, 3, 13);
   const stage = plan.stages[0];
   assertThrowsWith(
-    () => stageEndpoints(x0, fullNoise, stage, plan),
+    () => stageEndpoints(x0, fullNoise, { plan, stage }),
     /noise has shape 3x8x2x3x2, but it must match stage-3 noise \(2 frames\) \(3x2x2x3x2\)/,
   );
   assertThrowsWith(
-    () => stageNoise(stageNoise(fullNoise, stage, plan), stage, plan),
+    () => stageNoise(stageNoise(fullNoise, { plan, stage }), { plan, stage }),
     /noise must be a full-rate video of 8 frames; got 2/,
   );
   assertThrowsWith(
@@ -275,27 +304,30 @@ Deno.test("stage-wise functions reject mismatched shapes, times outside the stag
     /t must lie in the stage interval \[0\.666\d*, 1\]; got 0\.1/,
   );
   assertThrowsWith(
-    () => targetCoefficients("score" as never, stage, 0.9, schedule),
+    () => targetCoefficients("score" as never, { stage, t: 0.9, schedule }),
     /prediction kind must be one of .*; got "score"/,
   );
   const xt = video({ frames: 2 }, new Float64Array([1, 2]));
   assertThrowsWith(
-    () => recoverPair("epsilon", new Float64Array([0, 0]), xt, stage, 1, schedule),
+    () => recoverPair(xt, new Float64Array([0, 0]), { kind: "epsilon", stage, t: 1, schedule }),
     /a epsilon prediction cannot recover x0 and ε at t = 1 \(γ = 0, σ = 1\)/,
   );
   assertThrowsWith(
-    () => recoverPair("epsilon", new Float64Array(3), xt, stage, 0.9, schedule),
+    () => recoverPair(xt, new Float64Array(3), { kind: "epsilon", stage, t: 0.9, schedule }),
     /prediction has 3 elements; x_t \(1x2x1x1x1\) has 2/,
   );
   const bad = video(SHAPE, "float64");
   bad.data[5] = Infinity;
   assertThrowsWith(
-    () => stageNoise(bad, stage, plan),
+    () => stageNoise(bad, { plan, stage }),
     /noise\.data must contain only finite numbers; entry 5 is Infinity/,
   );
   assertThrowsWith(
-    () => sampleStageAndTime(plan, createRng(1), [1, 1]),
+    () => sampleStageAndTime(plan, createRng(1), { weights: [1, 1] }),
     /one entry per stage \(3\)/,
   );
-  assertThrowsWith(() => sampleStageAndTime(plan, createRng(1), [0, 0, 0]), /must not all be zero/);
+  assertThrowsWith(
+    () => sampleStageAndTime(plan, createRng(1), { weights: [0, 0, 0] }),
+    /must not all be zero/,
+  );
 });

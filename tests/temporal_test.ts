@@ -57,7 +57,7 @@ Deno.test("Up₂ linear interpolates at odd positions and clamps at the end", ()
 });
 
 Deno.test("the keep-first layout keeps frame 0 and upsamples it to a singleton", () => {
-  assert.equal(framesAtLevel(9, 2, "keep-first"), 3);
+  assert.equal(framesAtLevel(9, 2, { layout: "keep-first" }), 3);
   assert.deepEqual(upGroups(3, "keep-first"), [[0], [1, 2], [3, 4]]);
   const x = labelled(1, 9, 1);
   // D₃ keeps the frames at grid positions 0, 4, 8
@@ -70,7 +70,7 @@ Deno.test("the keep-first layout keeps frame 0 and upsamples it to a singleton",
     ),
     [0, 20, 20, 40, 40, 60, 60, 80, 80],
   );
-  assert.deepEqual(framePositions(9, 2, "keep-first"), [0, 2, 4, 6, 8]);
+  assert.deepEqual(framePositions(9, 2, { layout: "keep-first" }), [0, 2, 4, 6, 8]);
 });
 
 Deno.test("D_k of the plain stride layout is the stride-2^(k−1) subsampling", () => {
@@ -100,17 +100,19 @@ Deno.test("pair-average Down with √2 keeps i.i.d. N(0, 1) noise unit-variance 
 
 Deno.test("U_K = D_K for the coarsest stage and Δ_k vanishes for a static video (§4.6)", () => {
   const x = gaussianVideo({ batch: 2, frames: 8, height: 3 }, createRng(2), "float64");
-  assert.deepEqual(upFromCoarser(x, 3, 3).data, downToStage(x, 3).data);
+  assert.deepEqual(upFromCoarser(x, 3, { stages: 3 }).data, downToStage(x, 3).data);
   const frame = gaussianVideo({ batch: 1, frames: 1, height: 3 }, createRng(3), "float64");
   const staticVideo = video({ frames: 8, height: 3 }, new Float64Array(24));
   for (let f = 0; f < 8; f++) staticVideo.data.set(frame.data, f * 3);
   for (const down of ["stride", "average"] as const) {
     for (const k of [1, 2, 3]) {
-      assert.ok(stageDetail(staticVideo, k, 3, { down }).data.every((v) => v === 0));
+      assert.ok(stageDetail(staticVideo, k, { stages: 3, down }).data.every((v) => v === 0));
     }
   }
   // Δ_k is D_k − U_k elementwise
-  const d = downToStage(x, 2), u = upFromCoarser(x, 2, 3), delta = stageDetail(x, 2, 3);
+  const d = downToStage(x, 2),
+    u = upFromCoarser(x, 2, { stages: 3 }),
+    delta = stageDetail(x, 2, { stages: 3 });
   assertAllClose(delta.data, d.data.map((v, i) => v - u.data[i]), 0);
 });
 
@@ -120,7 +122,7 @@ Deno.test("frame counts that do not divide the strides are rejected with the rul
     /frames must be divisible by 2\^2 = 4 for 3 stages; got 18/,
   );
   assertThrowsWith(
-    () => framesAtLevel(8, 2, "keep-first"),
+    () => framesAtLevel(8, 2, { layout: "keep-first" }),
     /keep-first layout, frames must be 1 \+ n·2\^2 = 1 \+ n·4 \(n ≥ 1\) for 3 stages; got 8/,
   );
   assertThrowsWith(() => temporalDown(video({ frames: 3 })), /divisible by 2\^1 = 2 .* got 3/);
@@ -133,7 +135,7 @@ Deno.test("frame counts that do not divide the strides are rejected with the rul
     /up must be one of/,
   );
   assertThrowsWith(
-    () => upFromCoarser(video({ frames: 8 }), 4, 3),
+    () => upFromCoarser(video({ frames: 8 }), 4, { stages: 3 }),
     /stage k must be an integer in \[1, 3\]; got 4/,
   );
   const nan = video({ frames: 4 }, new Float64Array([0, 1, NaN, 3]));
