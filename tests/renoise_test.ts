@@ -61,6 +61,31 @@ Deno.test("Pyramid Flow anchors with 2×2 groups (r = 4): c = 0.6, α = 0.69282 
   }
 });
 
+Deno.test("the printed Eq. 21 holds for RF at any ρ but not for VP; lib's SNR rule holds for both (§4.14)", () => {
+  // Eq. 21: γ_e = √(1 − ρ)γ_s / (√(−ρ)σ_s + √(1 − ρ)γ_s). For ρ = −1 it must agree with lib's
+  // corrected start: the e whose corrected start is s.
+  const eq21 = (gs: number, ss: number, rho: number) =>
+    (Math.sqrt(1 - rho) * gs) / (Math.sqrt(-rho) * ss + Math.sqrt(1 - rho) * gs);
+  for (const s of [0.3, 0.5, 0.8]) {
+    const gammaE = eq21(1 - s, s, -1);
+    assertClose(correctedStart(rf, 1 - gammaE), s, 1e-14, `RF, s = ${s}`);
+    for (const rho of [-1, -0.5, -0.2]) {
+      // Eq. 19 diagonal and off-diagonal with σ_e = 1 − γ_e and α = σ_s/√(1 − ρ)
+      const ge = eq21(1 - s, s, rho), c2 = ((1 - s) / ge) ** 2, a2 = s * s / (1 - rho);
+      assertClose(c2 * (1 - ge) ** 2 + a2, s * s, 1e-14, "Eq. 19 diagonal (RF)");
+      assertClose(c2 * (1 - ge) ** 2 + a2 * rho, 0, 1e-14, "Eq. 19 off-diagonal (RF)");
+    }
+  }
+  const vp = vpSchedule({ beta: "linear" });
+  const s = 0.5, gs = vp.gamma(s), ss = vp.sigma(s);
+  const printed = eq21(gs, ss, -1);
+  const offDiagonal = (gs / printed) ** 2 * (1 - printed ** 2) - (ss * ss) / 2;
+  assert.ok(Math.abs(offDiagonal) > 0.05, `printed Eq. 21 unexpectedly satisfies Eq. 19 under VP`);
+  const e = vp.tOfLambda(vp.lambda(s) + 0.5 * Math.log(2));
+  assertClose(correctedStart(vp, e), s, 1e-12);
+  assertClose(vp.gamma(e), gs / Math.sqrt(gs * gs + 0.5 * ss * ss), 1e-12, "corrected VP form");
+});
+
 Deno.test("the printed Eq. 15 coefficient equals γ_e, not γ_s/γ_e (§1.9 problem 1)", () => {
   for (const e of [0.2, 1 / 3, 2 / 3]) {
     const s = correctedStart(rf, e);
