@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { stageByIndex, stagePlan } from "../lib/pyramid.ts";
+import { type Stage, stageByIndex, type StagePlan, stagePlan } from "../lib/pyramid.ts";
 import { rectifiedFlow, type Schedule, vpSchedule } from "../lib/schedule.ts";
 import {
   PREDICTION_KINDS,
@@ -16,7 +16,7 @@ import {
   trainingExample,
 } from "../lib/stagewise.ts";
 import { downToStage, stageDetail, upFromCoarser } from "../lib/temporal.ts";
-import { combine, createRng, gaussianVideo, maxAbsDiff, video } from "../lib/video.ts";
+import { combine, createRng, gaussianVideo, maxAbsDiff, type Video, video } from "../lib/video.ts";
 import { assertAllClose, assertClose, assertThrowsWith } from "./helpers.ts";
 
 const SCHEDULES: Schedule[] = [
@@ -34,13 +34,19 @@ function setup(schedule: Schedule, stages = 3, seed = 0, down: "stride" | "avera
   return { plan, x0, fullNoise };
 }
 
+/** Stage noise, endpoints (Eqs. 7–8) and the solved stage pair (Eq. 11) of one stage. */
+function stageCase(x0: Video, fullNoise: Video, plan: StagePlan, stage: Stage) {
+  const noise = stageNoise(fullNoise, { plan, stage });
+  const { start, end } = stageEndpoints(x0, noise, { plan, stage });
+  const pair = solveStagePair({ start, end }, { stage, schedule: plan.schedule });
+  return { noise, start, end, pair };
+}
+
 Deno.test("Eq. 11 as printed equals the 2×2 solve of the stage pair (§4.1)", () => {
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule);
     for (const stage of plan.stages) {
-      const noise = stageNoise(fullNoise, { plan, stage });
-      const { start, end } = stageEndpoints(x0, noise, { plan, stage });
-      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const { start, end, pair } = stageCase(x0, fullNoise, plan, stage);
       const gs = schedule.gamma(stage.start), ss = schedule.sigma(stage.start);
       const ge = schedule.gamma(stage.end), se = schedule.sigma(stage.end);
       if (gs === 0) continue; // Eq. 11 divides by γ_s; the 2×2 form does not
@@ -54,11 +60,7 @@ Deno.test("Eq. 10 reproduces both endpoints, for RF and VP (§4.2)", () => {
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 1);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
-        plan,
-        stage,
-      });
-      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const { start, end, pair } = stageCase(x0, fullNoise, plan, stage);
       assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.start, schedule }), start) < 1e-12);
       assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.end, schedule }), end) < 1e-12);
     }
@@ -88,9 +90,7 @@ Deno.test("closed forms ε_k = ε − Δ_k/(ν_s − ν_e), x̃₀,k = U_k + ν_
     for (const down of ["stride", "average"] as const) {
       const { plan, x0, fullNoise } = setup(schedule, 3, 3, down);
       for (const stage of plan.stages) {
-        const noise = stageNoise(fullNoise, { plan, stage });
-        const { start, end } = stageEndpoints(x0, noise, { plan, stage });
-        const solved = solveStagePair({ start, end }, { stage, schedule });
+        const { noise, pair: solved } = stageCase(x0, fullNoise, plan, stage);
         const closed = stagePairClosedForm(x0, noise, { plan, stage });
         assertAllClose(
           closed.epsilon.data,
@@ -108,9 +108,7 @@ Deno.test("inside a stage x_t − γ_t(U_k + w_t Δ_k)x₀ = σ_t ε: the vanill
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 4);
     for (const stage of plan.stages) {
-      const noise = stageNoise(fullNoise, { plan, stage });
-      const { start, end } = stageEndpoints(x0, noise, { plan, stage });
-      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const { noise, pair } = stageCase(x0, fullNoise, plan, stage);
       const u = upFromCoarser(x0, stage.k, { stages: 3 }),
         delta = stageDetail(x0, stage.k, { stages: 3 });
       let previous = -Infinity;
@@ -140,11 +138,7 @@ Deno.test("RF: Eq. 12 ≡ Eq. 10 and Eq. 13's v_k = x̂_s − x̂_e = (s − e)(
   const schedule = rectifiedFlow();
   const { plan, x0, fullNoise } = setup(schedule, 3, 5);
   for (const stage of plan.stages) {
-    const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
-      plan,
-      stage,
-    });
-    const pair = solveStagePair({ start, end }, { stage, schedule });
+    const { start, end, pair } = stageCase(x0, fullNoise, plan, stage);
     for (const local of [0, 0.2, 0.5, 0.9, 1]) {
       const t = stage.end + local * (stage.start - stage.end);
       const eq12 = combine(1 - local, end, local, start);
@@ -180,9 +174,7 @@ Deno.test("K = 1 and static videos reduce to vanilla diffusion: ε_k = ε, x̃�
   for (let f = 0; f < 8; f++) x0.data.set(frame.data, f * 4);
   const fullNoise = gaussianVideo({ frames: 8, height: 4 }, createRng(8), "float64");
   for (const stage of plan.stages) {
-    const noise = stageNoise(fullNoise, { plan, stage });
-    const { start, end } = stageEndpoints(x0, noise, { plan, stage });
-    const pair = solveStagePair({ start, end }, { stage, schedule });
+    const { noise, pair } = stageCase(x0, fullNoise, plan, stage);
     assertAllClose(pair.epsilon.data, noise.data, 1e-12);
     assertAllClose(pair.x0.data, downToStage(x0, stage.k).data, 1e-12);
   }
@@ -192,11 +184,7 @@ Deno.test("one Euler step (RF) or one DDIM step (VP) maps x̂_s to x̂_e exactly
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 9);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
-        plan,
-        stage,
-      });
-      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const { start, end, pair } = stageCase(x0, fullNoise, plan, stage);
       if (schedule.name === "rectified-flow") {
         const v = stageTarget(pair, { kind: "velocity", stage, t: stage.start, schedule });
         const euler = combine(1, start, stage.end - stage.start, v);
@@ -225,11 +213,7 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 3, 10);
     for (const stage of plan.stages) {
-      const { start, end } = stageEndpoints(x0, stageNoise(fullNoise, { plan, stage }), {
-        plan,
-        stage,
-      });
-      const pair = solveStagePair({ start, end }, { stage, schedule });
+      const { pair } = stageCase(x0, fullNoise, plan, stage);
       const t = 0.5 * (stage.start + stage.end);
       const xt = stagePoint(pair, { t, schedule });
       for (const kind of PREDICTION_KINDS) {
