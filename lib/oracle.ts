@@ -36,10 +36,10 @@ import {
   stageTarget,
   targetCoefficients,
 } from "./stagewise.ts";
-
 import {
   checkSameShape,
   checkVideo,
+  combine,
   describeShape,
   newData,
   sampleSize,
@@ -125,19 +125,19 @@ function choleskySolve(l: Float64Array, b: Float64Array, n: number, p: number): 
   return x;
 }
 
-/**
- * The matrix (rows: stage elements, columns: full-rate elements) of a linear video operator,
- * built by applying the operator to every basis video; so the oracle uses lib's own operators.
- */
-function operatorMatrix(
-  op: (x: Video<Float64Array>) => Video,
-  frames: number,
-  perFrame: number,
-): { matrix: Float64Array; rows: number } {
+/** The N basis videos of N = frames × perFrame elements, as one batch of N. */
+function basisVideos(frames: number, perFrame: number): Video<Float64Array> {
   const n = frames * perFrame;
   const basis = video<Float64Array>({ batch: n, frames, height: perFrame }, "float64");
   for (let b = 0; b < n; b++) basis.data[b * n + b] = 1;
-  const out = op(basis);
+  return basis;
+}
+
+/**
+ * The matrix (rows: output elements, columns: input elements) of a linear video operator from its
+ * outputs on the n basis videos; so the oracle uses lib's own operators.
+ */
+function operatorMatrix(out: Video, n: number): { matrix: Float64Array; rows: number } {
   const rows = sampleSize(out);
   const matrix = new Float64Array(rows * n);
   for (let b = 0; b < n; b++) {
@@ -187,17 +187,16 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
 
   // With zero stage noise, lib's own stage pair gives x̃₀,k = X x₀ and ε_k − ε = E x₀ (§1.5);
   // applied to every basis video it yields the matrices X and E.
+  const basis = basisVideos(plan.frames, perFrame);
   const operators = plan.stages.map((stage) => {
-    const pairOf = (x: Video<Float64Array>) => {
-      const zero = video<Float64Array>({ ...x, frames: stage.frames }, "float64");
-      return solveStagePair(stageEndpoints(x, zero, { plan, stage }), {
-        stage,
-        schedule: plan.schedule,
-      });
-    };
+    const zero = video<Float64Array>({ ...basis, frames: stage.frames }, "float64");
+    const pair = solveStagePair(stageEndpoints(basis, zero, { plan, stage }), {
+      stage,
+      schedule: plan.schedule,
+    });
     return {
-      x0: operatorMatrix((x) => pairOf(x).x0, plan.frames, perFrame),
-      epsilon: operatorMatrix((x) => pairOf(x).epsilon, plan.frames, perFrame),
+      x0: operatorMatrix(pair.x0, N),
+      epsilon: operatorMatrix(pair.epsilon, N),
     };
   });
   const cache = new Map<string, { gain: Float64Array; offset: Float64Array; n: number }>();
@@ -272,16 +271,24 @@ export function cleanOracle(
   checkVideo("x0", x0);
   const { plan, target } = options;
   const { schedule } = plan;
+  // The stage pair is linear in (x₀, ε) and ε passes through unchanged (ε_k = E x₀ + ε), so the
+  // pair of (x₀, 0) per stage is all that depends on x₀: computed once per stage.
+  const signals = plan.stages.map((stage) => {
+    const zero = video(
+      { ...x0, frames: stage.frames },
+      x0.data instanceof Float64Array ? "float64" : "float32",
+    );
+    return solveStagePair(stageEndpoints(x0, zero, { plan, stage }), { stage, schedule });
+  });
   return (x: Video, t: number, stage: Stage) => {
     checkSameShape(`x0 at stage ${stage.k}`, { ...x0, frames: stage.frames }, "x", x);
     const st = schedule.sigma(t);
     if (!(st > 0)) throw new RangeError(`cleanOracle needs σ(t) > 0; got t = ${t}`);
-    const zero = videoLike(x, newData(x.data, x.data.length));
-    const signal = solveStagePair(stageEndpoints(x0, zero, { plan, stage }), { stage, schedule });
+    const signal = signals[stage.index];
     const signalT = stagePoint(signal, { t, schedule });
     const eps = videoLike(x, newData(x.data, x.data.length) as VideoData);
     for (let i = 0; i < eps.data.length; i++) eps.data[i] = (x.data[i] - signalT.data[i]) / st;
-    const pair = solveStagePair(stageEndpoints(x0, eps, { plan, stage }), { stage, schedule });
+    const pair = { x0: signal.x0, epsilon: combine(1, signal.epsilon, 1, eps) };
     return stageTarget(pair, { kind: target, stage, t, schedule }).data;
   };
 }

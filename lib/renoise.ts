@@ -103,12 +103,11 @@ export function transitionCoefficients(
         `{ groupSize: ${r} }) or later`,
     );
   }
-  const printed = (Math.SQRT2 * gs) / (ss + Math.SQRT2 * gs);
   return {
     from: e,
     to: s,
     groupSize: r,
-    c: variant === "corrected" ? c : printed,
+    c: variant === "corrected" ? c : printedEq15Coefficient(schedule, s),
     alpha: ss * Math.sqrt((r - 1) / r),
     kappa,
     sigmaTo: ss,
@@ -144,7 +143,6 @@ export interface RenoiseOptions extends TransitionOptions {
  * @returns x̂_s at the finer resolution
  */
 export function renoise<D extends VideoData>(x: Video<D>, options: RenoiseOptions): Video<D> {
-  checkVideo("x", x);
   const axis = checkOneOf("axis", options.axis ?? "time", ["time", "space"] as const);
   const layout = checkLayout(options.layout);
   const groupSize = axis === "space" ? 4 : (options.groupSize ?? 2);
@@ -157,12 +155,14 @@ export function renoise<D extends VideoData>(x: Video<D>, options: RenoiseOption
   const out = fine.data;
   for (let i = 0; i < out.length; i++) out[i] *= coef.c;
   const sigma = coef.sigmaTo;
-  const addGroup = (members: number[]) => {
-    const r = members.length;
-    // At equality rκ/σ_s² = 1 up to rounding, and √ would turn a 1e-16 residue into 1e-8:
-    // snap it so that the noise is exactly zero-sum there.
+  // β depends only on the group size r (1, 2 or 4). At equality rκ/σ_s² = 1 up to rounding, and
+  // √ would turn a 1e-16 residue into 1e-8: snap it so that the noise is exactly zero-sum there.
+  const betas = [0, 1, 2, 3, 4].map((r) => {
     const slack = 1 - (r * coef.kappa) / (sigma * sigma);
-    const beta = slack < 1e-12 ? 1 : 1 - Math.sqrt(slack);
+    return slack < 1e-12 ? 1 : 1 - Math.sqrt(slack);
+  });
+  const addGroup = (members: number[]) => {
+    const r = members.length, beta = betas[r];
     let mean = 0;
     for (const m of members) mean += z[m];
     mean /= r;

@@ -34,6 +34,7 @@
 import { checkAllFinite, checkFinite, checkOneOf, show } from "./checks.ts";
 import type { Schedule } from "./schedule.ts";
 import type { Stage, StagePlan } from "./pyramid.ts";
+import { axpby } from "./linear.ts";
 import { downToStage, upFromCoarser } from "./temporal.ts";
 import {
   checkSameShape,
@@ -161,8 +162,8 @@ export function stageEndpoints<D extends VideoData>(
   const { d, u } = stageSignals(x0, noise, options);
   const { plan: { schedule }, stage } = options;
   return {
-    start: combine(schedule.gamma(stage.start), u, schedule.sigma(stage.start), noise),
-    end: combine(schedule.gamma(stage.end), d, schedule.sigma(stage.end), noise),
+    start: axpby(schedule.gamma(stage.start), u, schedule.sigma(stage.start), noise),
+    end: axpby(schedule.gamma(stage.end), d, schedule.sigma(stage.end), noise),
   };
 }
 
@@ -190,8 +191,8 @@ export function solveStagePair<D extends VideoData>(
     );
   }
   return {
-    epsilon: combine(-e.gamma / det, start, s.gamma / det, end),
-    x0: combine(e.sigma / det, start, -s.sigma / det, end),
+    epsilon: axpby(-e.gamma / det, start, s.gamma / det, end),
+    x0: axpby(e.sigma / det, start, -s.sigma / det, end),
   };
 }
 
@@ -211,13 +212,13 @@ export function stagePairClosedForm<D extends VideoData>(
   const { d, u } = stageSignals(x0, noise, options);
   const { plan: { schedule }, stage } = options;
   const nuS = schedule.nu(stage.start), nuE = schedule.nu(stage.end);
-  const detail = combine(1, d, -1, u);
+  const detail = axpby(1, d, -1, u);
   // ν_s = ∞ (γ_s = 0) only happens for the first stage, where Δ_K = 0; take the limits.
   const inv = nuS === Infinity ? 0 : 1 / (nuS - nuE);
   const overshoot = nuS === Infinity ? 1 : nuS / (nuS - nuE);
   return {
-    epsilon: combine(-inv, detail, 1, noise),
-    x0: combine(1, u, overshoot, detail),
+    epsilon: axpby(-inv, detail, 1, noise),
+    x0: axpby(1, u, overshoot, detail),
   };
 }
 

@@ -40,7 +40,6 @@ export interface TemporalOptions {
   down?: DownMethod;
 }
 
-const LAYOUTS = ["plain", "keep-first"] as const;
 const DOWNS = ["stride", "average"] as const;
 
 /**
@@ -52,7 +51,7 @@ export function framesAtLevel(
   levels: number,
   options: { layout?: FrameLayout } = {},
 ): number {
-  const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
+  const layout = checkLayout(options.layout);
   checkInteger("levels", levels, 0, 30);
   const stride = 2 ** levels;
   if (layout === "plain") {
@@ -87,7 +86,7 @@ export function framesAtLevel(
  */
 export function upGroups(coarseFrames: number, layout: FrameLayout = "plain"): number[][] {
   checkInteger("coarse frames", coarseFrames, 1);
-  checkOneOf("layout", layout, LAYOUTS);
+  checkLayout(layout);
   if (layout === "plain") return Array.from({ length: coarseFrames }, (_, j) => [2 * j, 2 * j + 1]);
   return Array.from({ length: coarseFrames }, (_, j) => j === 0 ? [0] : [2 * j - 1, 2 * j]);
 }
@@ -95,7 +94,7 @@ export function upGroups(coarseFrames: number, layout: FrameLayout = "plain"): n
 /** Number of fine frames after `Up₂` of `coarseFrames`: 2F (plain) or 2F − 1 (keep-first). */
 export function upFrames(coarseFrames: number, layout: FrameLayout = "plain"): number {
   checkInteger("coarse frames", coarseFrames, 1);
-  checkOneOf("layout", layout, LAYOUTS);
+  checkLayout(layout);
   return layout === "plain" ? 2 * coarseFrames : 2 * coarseFrames - 1;
 }
 
@@ -127,9 +126,20 @@ export function temporalDown<D extends VideoData>(
   options: TemporalOptions & { noise?: boolean } = {},
 ): Video<D> {
   checkVideo("x", x);
-  const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
+  const layout = checkLayout(options.layout);
   const method = checkOneOf("down", options.down ?? "stride", DOWNS);
-  const coarse = framesAtLevel(x.frames, 1, { layout });
+  framesAtLevel(x.frames, 1, { layout });
+  return downOnce(x, layout, method, options.noise ?? false);
+}
+
+/** `Down₂` on a validated video (callers check shape, finiteness and options once). */
+function downOnce<D extends VideoData>(
+  x: Video<D>,
+  layout: FrameLayout,
+  method: DownMethod,
+  noise: boolean,
+): Video<D> {
+  const coarse = layout === "plain" ? x.frames / 2 : (x.frames + 1) / 2;
   const groups = upGroups(coarse, layout);
   const n = frameSize(x);
   return gatherFrames(x, coarse, (source, target) => {
@@ -142,7 +152,7 @@ export function temporalDown<D extends VideoData>(
         out.set(source(layout === "plain" ? group[0] : group[group.length - 1]));
       } else {
         const a = source(group[0]), b = source(group[1]);
-        const k = options.noise ? Math.SQRT1_2 : 0.5;
+        const k = noise ? Math.SQRT1_2 : 0.5;
         for (let i = 0; i < n; i++) out[i] = k * (a[i] + b[i]);
       }
     }
@@ -163,8 +173,13 @@ export function temporalUp<D extends VideoData>(
   options: { layout?: FrameLayout; method?: UpMethod } = {},
 ): Video<D> {
   checkVideo("x", x);
-  const layout = checkOneOf("layout", options.layout ?? "plain", LAYOUTS);
+  const layout = checkLayout(options.layout);
   const method = checkOneOf("up", options.method ?? "nearest", ["nearest", "linear"] as const);
+  return upOnce(x, layout, method);
+}
+
+/** `Up₂` on a validated video. */
+function upOnce<D extends VideoData>(x: Video<D>, layout: FrameLayout, method: UpMethod): Video<D> {
   const fine = upFrames(x.frames, layout);
   const groups = upGroups(x.frames, layout);
   const n = frameSize(x);
@@ -198,11 +213,14 @@ export function downToStage<D extends VideoData>(
   k: number,
   options: TemporalOptions & { noise?: boolean } = {},
 ): Video<D> {
+  checkVideo("x", x);
   checkInteger("stage k", k, 1, 30);
-  framesAtLevel(x.frames, k - 1, options);
-  let y = x;
-  for (let i = 1; i < k; i++) y = temporalDown(y, options);
-  return k === 1 ? { ...x, data: x.data.slice() as D } : y;
+  const layout = checkLayout(options.layout);
+  const method = checkOneOf("down", options.down ?? "stride", DOWNS);
+  framesAtLevel(x.frames, k - 1, { layout });
+  let y = k === 1 ? { ...x, data: x.data.slice() as D } : x;
+  for (let i = 1; i < k; i++) y = downOnce(y, layout, method, options.noise ?? false);
+  return y;
 }
 
 /**
@@ -222,7 +240,7 @@ export function upFromCoarser<D extends VideoData>(
   const stages = checkInteger("stages K", options?.stages, 1, 30);
   checkInteger("stage k", k, 1, stages);
   if (k === stages) return downToStage(x, k, options);
-  return temporalUp(downToStage(x, k + 1, options), { layout: options.layout });
+  return upOnce(downToStage(x, k + 1, options), checkLayout(options.layout), "nearest");
 }
 
 /**
@@ -260,9 +278,6 @@ export function framePositions(
 /** Throws unless `layout` is a known frame layout. */
 export function checkLayout(layout: unknown): FrameLayout {
   if (layout === undefined) return "plain";
-  try {
-    return checkOneOf("layout", layout, LAYOUTS);
-  } catch {
-    throw new TypeError(`layout must be "plain" or "keep-first"; got ${show(layout)}`);
-  }
+  if (layout === "plain" || layout === "keep-first") return layout;
+  throw new TypeError(`layout must be "plain" or "keep-first"; got ${show(layout)}`);
 }

@@ -15,6 +15,7 @@
  */
 
 import { checkAllFinite, checkFinite, checkInteger, show } from "./checks.ts";
+import { axpby } from "./linear.ts";
 
 /** Element storage of a video: single or double precision. */
 export type VideoData = Float32Array | Float64Array;
@@ -189,10 +190,7 @@ export function combine<D extends VideoData>(
   checkVideo("x", x);
   checkVideo("y", y);
   checkSameShape("x", x, "y", y);
-  const out = newData(x.data, x.data.length);
-  const xd = x.data, yd = y.data;
-  for (let i = 0; i < out.length; i++) out[i] = a * xd[i] + b * yd[i];
-  return videoLike(x, out);
+  return axpby(a, x, b, y);
 }
 
 /** `out[i] = a * x[i]`. */
