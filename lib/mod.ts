@@ -39,3 +39,4 @@ export * from "./align.ts";
 export * from "./samplers.ts";
 export * from "./oracle.ts";
 export * from "./derive.ts";
+export * from "./trajectory.ts";
