@@ -1,0 +1,152 @@
+/**
+ * Backend choice for the model layer: `wasm` (SIMD) by default, `cpu` as the fallback, and the
+ * opt-in `webgpu` and `tensorflow` (tfjs-node) backends. Layers ask {@link backendCapabilities}
+ * which kernels exist, so that a conv2d can train on wasm, which has no filter gradient.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** What `TFJS_BACKEND` or `--backend` may name. */
+export type BackendRequest = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+
+/** Every allowed {@link BackendRequest}. */
+export const BACKEND_REQUESTS: readonly BackendRequest[] = [
+  "auto",
+  "wasm",
+  "cpu",
+  "webgpu",
+  "tensorflow",
+];
+
+/** What the active backend can do, so that layers choose an implementation. */
+export interface BackendCapabilities {
+  /** The tfjs backend name now active (`wasm`, `cpu`, `webgpu`, `tensorflow`). */
+  name: string;
+  /** Whether the backend has a `Conv2DBackpropFilter` kernel (wasm has none). */
+  conv2dFilterGradient: boolean;
+  /** Whether `dataSync()` is usable (it throws on webgpu; read with `await t.data()`). */
+  syncReads: boolean;
+}
+
+/** The result of {@link initBackend}. */
+export interface BackendInfo extends BackendCapabilities {
+  /** What was asked for. */
+  requested: BackendRequest;
+  /** One line for logs and reports, e.g. `wasm (tfjs 4.22.0)`. */
+  description: string;
+}
+
+/** Thrown when an opt-in backend is not installed or not available on this machine. */
+export class BackendUnavailableError extends Error {
+  /** @param message what is missing and how to get it */
+  constructor(message: string) {
+    super(message);
+    this.name = "BackendUnavailableError";
+  }
+}
+
+/**
+ * Checks a backend request, e.g. the value of `TFJS_BACKEND`.
+ *
+ * @param value the requested name
+ * @returns the request, typed
+ */
+export function checkBackendRequest(value: unknown): BackendRequest {
+  if (typeof value === "string" && (BACKEND_REQUESTS as readonly string[]).includes(value)) {
+    return value as BackendRequest;
+  }
+  throw new RangeError(
+    `backend must be one of ${BACKEND_REQUESTS.join(", ")}; got ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * The capabilities of the active tfjs backend.
+ *
+ * @returns the backend's name and which kernels it has
+ */
+export function backendCapabilities(): BackendCapabilities {
+  const name = tf.getBackend();
+  return {
+    name,
+    conv2dFilterGradient: tf.getKernel("Conv2DBackpropFilter", name) !== undefined,
+    syncReads: name !== "webgpu",
+  };
+}
+
+const TFJS_NODE_HELP = "the tensorflow backend needs npm:@tensorflow/tfjs-node-gpu or " +
+  "npm:@tensorflow/tfjs-node, whose install downloads libtensorflow; on a machine that can reach " +
+  "storage.googleapis.com run `npm install @tensorflow/tfjs-node@4.22.0` in a folder with " +
+  '"nodeModulesDir": "auto" in deno.json, or use --backend wasm';
+
+async function useTensorflow(): Promise<void> {
+  const failures: string[] = [];
+  for (
+    const specifier of ["npm:@tensorflow/tfjs-node-gpu@4.22.0", "npm:@tensorflow/tfjs-node@4.22.0"]
+  ) {
+    try {
+      await import(specifier);
+      if (await tf.setBackend("tensorflow")) return;
+      failures.push(`${specifier}: loaded but did not register the tensorflow backend`);
+    } catch (error) {
+      failures.push(`${specifier}: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  throw new BackendUnavailableError(`${TFJS_NODE_HELP} (${failures.join("; ")})`);
+}
+
+async function useWebgpu(): Promise<void> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
+  const adapter = gpu === undefined ? null : await gpu.requestAdapter().catch(() => null);
+  if (adapter === null) {
+    throw new BackendUnavailableError(
+      "the webgpu backend needs navigator.gpu with an adapter; none was found on this machine " +
+        "(run Deno with a GPU or a software adapter, or use --backend wasm)",
+    );
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new BackendUnavailableError("the webgpu backend failed to initialise");
+  }
+}
+
+async function useWasm(): Promise<boolean> {
+  await import("@tensorflow/tfjs-backend-wasm");
+  return await tf.setBackend("wasm").catch(() => false);
+}
+
+/**
+ * Selects and initialises a tfjs backend. `auto` takes wasm (SIMD), then cpu; `tensorflow` and
+ * `webgpu` are opt-in and fail with a {@link BackendUnavailableError} that says what to install.
+ *
+ * @param request the backend to use; default `TFJS_BACKEND` from the environment, else `auto`
+ * @returns the active backend and its capabilities
+ */
+export async function initBackend(request?: BackendRequest): Promise<BackendInfo> {
+  const requested = checkBackendRequest(
+    request ?? (readEnv("TFJS_BACKEND") || "auto"),
+  );
+  if (requested === "auto") {
+    if (!(await useWasm())) await tf.setBackend("cpu");
+  } else if (requested === "wasm") {
+    if (!(await useWasm())) throw new BackendUnavailableError("the wasm backend failed to start");
+  } else if (requested === "cpu") await tf.setBackend("cpu");
+  else if (requested === "webgpu") await useWebgpu();
+  else await useTensorflow();
+  await tf.ready();
+  const capabilities = backendCapabilities();
+  return {
+    ...capabilities,
+    requested,
+    description: `${capabilities.name} (tfjs ${tf.version.tfjs})`,
+  };
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * Small space-time denoisers that accept every frame count a stage plan uses (F/4, F/2, F),
+ * conditioned on the global noise level t, the stage k, and each frame's position on the
+ * full-rate grid (j·2^(k−1)), so that a frame keeps its position in every stage.
+ *
+ * Two architectures, chosen by measurement (see README, "Choosing the denoiser"):
+ * - `"unet"`: a factorised (2+1)D conv U-Net: 3×3 spatial convolutions per frame, kernel-3
+ *   temporal convolutions per pixel, group norm, SiLU, residual blocks, 2× down/up in space;
+ * - `"transformer"`: patch tokens with factorised attention, spatial within a frame, then temporal
+ *   across frames per patch.
+ *
+ * Both cost the same per frame at every stage (the temporal part of the transformer aside), which is
+ * what the cost model of `pyramid.ts` assumes.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../video.ts";
+import {
+  avgPool2,
+  conv2d,
+  fromPatches,
+  groupNorm,
+  silu,
+  sinusoidal,
+  toPatches,
+  upNearest2,
+} from "./layers.ts";
+import { ParamStore } from "./params.ts";
+
+/** The denoiser architectures. */
+export type Architecture = "unet" | "transformer";
+
+/** A denoiser's configuration (stored in checkpoints). */
+export interface DenoiserConfig {
+  /** `"unet"` or `"transformer"`. */
+  architecture: Architecture;
+  /** Frame height. */
+  height: number;
+  /** Frame width. */
+  width: number;
+  /** Image channels. */
+  channels: number;
+  /** The most stages a plan may use (size of the stage embedding table). */
+  maxStages: number;
+  /** U-Net: widths per level (default [24, 48, 64]); transformer: [model width]. */
+  widths: number[];
+  /** Space-to-depth patch size at the input (U-Net default 2; transformer default 4). */
+  patch: number;
+  /** Transformer blocks (default 3); unused by the U-Net. */
+  depth: number;
+  /** Attention heads (default 4); unused by the U-Net. */
+  heads: number;
+  /** Size of the conditioning embedding (default 64). */
+  embedding: number;
+}
+
+/** What the model is conditioned on, for one batch of one stage. */
+export interface Conditioning {
+  /** Global noise level t per sample (length = batch). */
+  t: ArrayLike<number>;
+  /** TPDiff's stage index k (1 = full rate). */
+  k: number;
+  /** Each frame's position on the full-rate grid (length = frames). */
+  positions: ArrayLike<number>;
+}
+
+/** A denoiser: parameters plus a pure forward function. */
+export interface Denoiser {
+  /** The configuration it was built from. */
+  config: DenoiserConfig;
+  /** Its trainable variables. */
+  params: ParamStore;
+  /**
+   * The forward pass.
+   *
+   * @param x [batch, frames, height, width, channels]
+   * @param conditioning t per sample, stage and frame positions
+   * @returns a tensor of the same shape as x
+   */
+  apply(x: tf.Tensor, conditioning: Conditioning): tf.Tensor;
+  /** Multiply-adds ×2 per frame of one forward pass, at `frames` frames per video. */
+  flopsPerFrame(frames: number): number;
+}
+
+/**
+ * Fills in a denoiser configuration's defaults and checks it.
+ *
+ * @param init the fields to set; the rest take their defaults
+ * @returns the complete configuration
+ */
+export function denoiserConfig(
+  init: Partial<DenoiserConfig> & Pick<DenoiserConfig, "height" | "width">,
+): DenoiserConfig {
+  const architecture = init.architecture ?? "unet";
+  if (architecture !== "unet" && architecture !== "transformer") {
+    throw new RangeError(
+      `architecture must be unet or transformer; got ${JSON.stringify(architecture)}`,
+    );
+  }
+  const unet = architecture === "unet";
+  const config: DenoiserConfig = {
+    architecture,
+    height: init.height,
+    width: init.width,
+    channels: init.channels ?? 1,
+    maxStages: init.maxStages ?? 4,
+    widths: init.widths ?? (unet ? [24, 48, 64] : [64]),
+    patch: init.patch ?? (unet ? 2 : 4),
+    depth: init.depth ?? 3,
+    heads: init.heads ?? 4,
+    embedding: init.embedding ?? 64,
+  };
+  const down = config.patch * (unet ? 2 ** (config.widths.length - 1) : 1);
+  for (const [name, size] of [["height", config.height], ["width", config.width]] as const) {
+    if (!Number.isInteger(size) || size < down || size % down !== 0) {
+      throw new RangeError(
+        `${name} must be a positive multiple of ${down} (patch ${config.patch}` +
+          (unet ? ` × 2^${config.widths.length - 1} levels` : "") + `); got ${size}`,
+      );
+    }
+  }
+  for (const w of config.widths) {
+    if (!Number.isInteger(w) || w < 4 || w % 4 !== 0) {
+      throw new RangeError(`widths must be multiples of 4; got ${JSON.stringify(config.widths)}`);
+    }
+  }
+  if (!unet && config.widths[0] % config.heads !== 0) {
+    throw new RangeError(
+      `transformer width ${config.widths[0]} must be divisible by ${config.heads} heads`,
+    );
+  }
+  return config;
+}
+
+/**
+ * Builds a denoiser with weights drawn from `rng`.
+ *
+ * @param config the configuration (see {@link denoiserConfig})
+ * @param rng the generator for the initial weights
+ * @returns the model
+ */
+export function createDenoiser(config: DenoiserConfig, rng: Rng): Denoiser {
+  return config.architecture === "unet" ? createUnet(config, rng) : createTransformer(config, rng);
+}
+
+// ---- shared pieces -------------------------------------------------------------------------
+
+function dense(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const flat = tf.matMul(
+    tf.reshape(x, [-1, shape[shape.length - 1]]) as tf.Tensor2D,
+    w as tf.Tensor2D,
+  );
+  const out = b === undefined ? flat : tf.add(flat, b);
+  return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
+}
+
+function addDense(p: ParamStore, name: string, fanIn: number, fanOut: number, zero = false): void {
+  p.add(`${name}.w`, [fanIn, fanOut], zero ? { kind: "zeros" } : { kind: "he", fanIn });
+  p.add(`${name}.b`, [fanOut], { kind: "zeros" });
+}
+
+function applyDense(p: ParamStore, name: string, x: tf.Tensor): tf.Tensor {
+  return dense(x, p.get(`${name}.w`), p.get(`${name}.b`));
+}
+
+function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [number, number] {
+  const [b, f, h, w, ch] = x.shape;
+  if (x.rank !== 5 || h !== config.height || w !== config.width || ch !== config.channels) {
+    throw new RangeError(
+      `denoiser input must be [batch, frames, ${config.height}, ${config.width}, ${config.channels}]; got [${x.shape}]`,
+    );
+  }
+  if (c.t.length !== b) {
+    throw new RangeError(`conditioning t must have ${b} entries; got ${c.t.length}`);
+  }
+  if (c.positions.length !== f) {
+    throw new RangeError(
+      `conditioning positions must have ${f} entries; got ${c.positions.length}`,
+    );
+  }
+  if (!Number.isInteger(c.k) || c.k < 1 || c.k > config.maxStages) {
+    throw new RangeError(`stage k must be an integer in [1, ${config.maxStages}]; got ${c.k}`);
+  }
+  return [b, f];
+}
+
+function addConditioning(p: ParamStore, config: DenoiserConfig): void {
+  const e = config.embedding;
+  addDense(p, "cond.time1", 64, e);
+  addDense(p, "cond.time2", e, e);
+  p.add("cond.stage", [config.maxStages, e], { kind: "normal", std: 0.5 });
+  addDense(p, "cond.position", 64, e);
+}
+
+/** The per-frame conditioning vector, [batch·frames, embedding]. */
+function conditioningVector(p: ParamStore, c: Conditioning, b: number, f: number): tf.Tensor2D {
+  const time = applyDense(
+    p,
+    "cond.time2",
+    silu(applyDense(p, "cond.time1", sinusoidal(Array.from(c.t, (t) => 1000 * t), 64))),
+  );
+  const stage = tf.slice(p.get("cond.stage"), [c.k - 1, 0], [1, -1]);
+  const position = applyDense(p, "cond.position", sinusoidal(c.positions, 64, 1000));
+  const e = time.shape[1]!;
+  const sum = tf.add(
+    tf.add(tf.reshape(time, [b, 1, e]), tf.reshape(position, [1, f, e])),
+    tf.reshape(stage, [1, 1, e]),
+  );
+  return silu(tf.reshape(sum, [b * f, e])) as tf.Tensor2D;
+}
+
+// ---- (2+1)D U-Net ----------------------------------------------------------------------------
+
+function addConv(
+  p: ParamStore,
+  name: string,
+  kh: number,
+  kw: number,
+  cin: number,
+  cout: number,
+  zero = false,
+): void {
+  p.add(
+    `${name}.w`,
+    [kh, kw, cin, cout],
+    zero ? { kind: "zeros" } : { kind: "he", fanIn: kh * kw * cin },
+  );
+  p.add(`${name}.b`, [cout], { kind: "zeros" });
+}
+
+function applyConv(p: ParamStore, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.add(conv2d(x, p.get(`${name}.w`) as tf.Tensor4D), p.get(`${name}.b`));
+}
+
+function groupsFor(c: number): number {
+  return c % 8 === 0 ? 8 : 4;
+}
+
+function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
+  const p = new ParamStore(rng);
+  const { widths, patch, channels, embedding } = config;
+  const pc = patch * patch * channels;
+  addConditioning(p, config);
+  addConv(p, "stem", 3, 3, pc, widths[0]);
+  const addBlock = (name: string, c: number) => {
+    addConv(p, `${name}.spatial1`, 3, 3, c, c);
+    addDense(p, `${name}.cond`, embedding, c);
+    addConv(p, `${name}.spatial2`, 3, 3, c, c, true);
+    addConv(p, `${name}.temporal`, 3, 1, c, c, true);
+  };
+  widths.forEach((c, i) => {
+    addBlock(`down${i}`, c);
+    if (i + 1 < widths.length) addDense(p, `down${i}.to`, c, widths[i + 1]);
+  });
+  addBlock("mid", widths[widths.length - 1]);
+  for (let i = widths.length - 2; i >= 0; i--) {
+    addDense(p, `up${i}.from`, widths[i + 1], widths[i]);
+    addBlock(`up${i}`, widths[i]);
+  }
+  addConv(p, "out", 3, 3, widths[0], pc, true);
+
+  const block = (
+    name: string,
+    x: tf.Tensor4D,
+    e: tf.Tensor2D,
+    b: number,
+    f: number,
+  ): tf.Tensor4D => {
+    const [n, h, w, c] = x.shape;
+    let y = applyConv(p, `${name}.spatial1`, silu(groupNorm(x, groupsFor(c))));
+    y = tf.add(y, tf.reshape(applyDense(p, `${name}.cond`, e), [n, 1, 1, c]));
+    y = applyConv(p, `${name}.spatial2`, silu(groupNorm(y, groupsFor(c))));
+    x = tf.add(x, y);
+    const time = tf.reshape(silu(groupNorm(x, groupsFor(c))), [b, f, h * w, c]) as tf.Tensor4D;
+    const dt = tf.reshape(applyConv(p, `${name}.temporal`, time), [n, h, w, c]);
+    return tf.add(x, dt);
+  };
+
+  const apply = (x: tf.Tensor, c: Conditioning): tf.Tensor =>
+    tf.tidy(() => {
+      const [b, f] = checkInput(config, x, c);
+      const e = conditioningVector(p, c, b, f);
+      const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+      let h = applyConv(p, "stem", toPatches(frames, patch));
+      const skips: tf.Tensor4D[] = [];
+      widths.forEach((_, i) => {
+        h = block(`down${i}`, h, e, b, f);
+        if (i + 1 < widths.length) {
+          skips.push(h);
+          h = dense(avgPool2(h), p.get(`down${i}.to.w`), p.get(`down${i}.to.b`)) as tf.Tensor4D;
+        }
+      });
+      h = block("mid", h, e, b, f);
+      for (let i = widths.length - 2; i >= 0; i--) {
+        h = tf.add(applyDense(p, `up${i}.from`, upNearest2(h)), skips[i]) as tf.Tensor4D;
+        h = block(`up${i}`, h, e, b, f);
+      }
+      h = applyConv(p, "out", silu(groupNorm(h, groupsFor(widths[0]))));
+      return tf.reshape(fromPatches(h, patch), x.shape);
+    });
+
+  const flopsPerFrame = (): number => {
+    const pixels0 = (config.height / patch) * (config.width / patch);
+    let macs = pixels0 * 9 * pc * widths[0] * 2; // stem and out
+    const blockMacs = (c: number, px: number) => px * c * (c * 9 * 2 + c * 3) + px * 0;
+    widths.forEach((c, i) => {
+      const px = pixels0 / 4 ** i;
+      macs += blockMacs(c, px) * (i + 1 < widths.length ? 2 : 1);
+      if (i + 1 < widths.length) {
+        macs += (px / 4) * c * widths[i + 1] * 2 + (px / 4) * widths[i + 1] * c * 0;
+      }
+    });
+    macs += blockMacs(widths[widths.length - 1], pixels0 / 4 ** (widths.length - 1));
+    return 2 * macs;
+  };
+  return { config, params: p, apply, flopsPerFrame };
+}
+
+// ---- factorised space-time transformer --------------------------------------------------------
+
+function layerNorm(x: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+}
+
+function createTransformer(config: DenoiserConfig, rng: Rng): Denoiser {
+  const p = new ParamStore(rng);
+  const { patch, channels, embedding, depth, heads } = config;
+  const d = config.widths[0];
+  const pc = patch * patch * channels;
+  const gh = config.height / patch, gw = config.width / patch;
+  const tokens = gh * gw;
+  addConditioning(p, config);
+  addDense(p, "embed", pc, d);
+  p.add("embed.position", [tokens, d], { kind: "normal", std: 0.02 });
+  for (let i = 0; i < depth; i++) {
+    for (const part of ["space", "time"]) {
+      addDense(p, `block${i}.${part}.cond`, embedding, d);
+      addDense(p, `block${i}.${part}.qkv`, d, 3 * d);
+      addDense(p, `block${i}.${part}.proj`, d, d, true);
+    }
+    addDense(p, `block${i}.mlp.cond`, embedding, d);
+    addDense(p, `block${i}.mlp.in`, d, 4 * d);
+    addDense(p, `block${i}.mlp.out`, 4 * d, d, true);
+  }
+  addDense(p, "head", d, pc, true);
+
+  /** Multi-head self-attention over axis 1 of [n, length, d]. */
+  const attend = (name: string, x: tf.Tensor3D): tf.Tensor3D => {
+    const [n, length] = x.shape;
+    const dh = d / heads;
+    const qkv = tf.reshape(applyDense(p, `${name}.qkv`, x), [n, length, 3, heads, dh]);
+    const split = (j: number) =>
+      tf.reshape(
+        tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, j, 0, 0], [-1, -1, 1, -1, -1]), [2]), [
+          0,
+          2,
+          1,
+          3,
+        ]),
+        [n * heads, length, dh],
+      ) as tf.Tensor3D;
+    const scores = tf.softmax(
+      tf.mul(tf.matMul(split(0), split(1), false, true), 1 / Math.sqrt(dh)),
+    );
+    const out = tf.transpose(tf.reshape(tf.matMul(scores, split(2)), [n, heads, length, dh]), [
+      0,
+      2,
+      1,
+      3,
+    ]);
+    return applyDense(p, `${name}.proj`, tf.reshape(out, [n, length, d])) as tf.Tensor3D;
+  };
+
+  const apply = (x: tf.Tensor, c: Conditioning): tf.Tensor =>
+    tf.tidy(() => {
+      const [b, f] = checkInput(config, x, c);
+      const e = conditioningVector(p, c, b, f);
+      const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+      let h = tf.add(
+        applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, pc])),
+        p.get("embed.position"),
+      ) as tf.Tensor3D; // [b·f, tokens, d]
+      const shift = (name: string) => tf.reshape(applyDense(p, `${name}.cond`, e), [b * f, 1, d]);
+      for (let i = 0; i < depth; i++) {
+        h = tf.add(
+          h,
+          attend(`block${i}.space`, tf.add(layerNorm(h), shift(`block${i}.space`)) as tf.Tensor3D),
+        );
+        const normed = tf.add(layerNorm(h), shift(`block${i}.time`));
+        const across = tf.reshape(
+          tf.transpose(tf.reshape(normed, [b, f, tokens, d]), [0, 2, 1, 3]),
+          [b * tokens, f, d],
+        );
+        const back = tf.transpose(
+          tf.reshape(attend(`block${i}.time`, across as tf.Tensor3D), [b, tokens, f, d]),
+          [0, 2, 1, 3],
+        );
+        h = tf.add(h, tf.reshape(back, [b * f, tokens, d]));
+        const m = applyDense(p, `block${i}.mlp.in`, tf.add(layerNorm(h), shift(`block${i}.mlp`)));
+        h = tf.add(h, applyDense(p, `block${i}.mlp.out`, silu(m))) as tf.Tensor3D;
+      }
+      const out = applyDense(p, "head", layerNorm(h));
+      return tf.reshape(
+        fromPatches(tf.reshape(out, [b * f, gh, gw, pc]) as tf.Tensor4D, patch),
+        x.shape,
+      );
+    });
+
+  const flopsPerFrame = (frames: number): number => {
+    const perBlock = tokens * (4 * d * d * 2 + 8 * d * d) + 2 * tokens * tokens * d +
+      2 * tokens * frames * d;
+    return 2 * (depth * perBlock + tokens * pc * d * 2);
+  };
+  return { config, params: p, apply, flopsPerFrame };
+}

@@ -1,0 +1,382 @@
+/**
+ * Stage-wise diffusion training (Algorithm 2 of TPDiff, with the corrected stage starts of
+ * `stagePlan`): each batch draws one stage, a time t ∈ (e_k, s_k] per video, full-rate noise paired
+ * to the data by linear assignment (Algorithm 1, optional), and regresses the model on `lib`'s
+ * target for that stage (Eq. 13 velocity for flow matching, ε for DDIM). `mode: "vanilla"` is the
+ * same with one stage: ordinary diffusion training with the same network and budget.
+ *
+ * The optimiser is Adam with linear warm-up and cosine decay, global-norm gradient clipping and an
+ * EMA of the weights; all randomness comes from one seeded {@link Rng}, so a run resumed from a
+ * checkpoint continues exactly.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { alignNoise } from "../align.ts";
+import { rectifiedFlow, type Schedule, vpSchedule } from "../schedule.ts";
+import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
+import { type PredictionKind, trainingExample } from "../stagewise.ts";
+import { framePositions } from "../temporal.ts";
+import { createRng, gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
+import { createDenoiser, type Denoiser } from "./denoiser.ts";
+
+/** The diffusion forms: flow matching (rectified flow, velocity target) or DDIM (VP, ε target). */
+export type DiffusionForm = "fm" | "ddim";
+
+/** Training hyper-parameters (stored in checkpoints). */
+export interface TrainConfig {
+  /** `"pyramid"` (stage-wise, K stages) or `"vanilla"` (one full-rate stage). */
+  mode: "pyramid" | "vanilla";
+  /** `"fm"` or `"ddim"`. */
+  form: DiffusionForm;
+  /** K for the pyramid (vanilla always uses 1). */
+  stages: number;
+  /** Full-rate frames F. */
+  frames: number;
+  /** Videos per batch. */
+  batch: number;
+  /** Optimiser steps in the whole run (sets the learning-rate decay). */
+  steps: number;
+  /** Peak learning rate. */
+  learningRate: number;
+  /** Linear warm-up steps. */
+  warmup: number;
+  /** Global-norm clipping threshold. */
+  clip: number;
+  /** EMA decay per step. */
+  emaDecay: number;
+  /** Data-noise alignment (Algorithm 1). */
+  align: boolean;
+  /** Stage sampling weights in run order (default uniform). */
+  stageWeights?: number[];
+}
+
+/**
+ * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
+ * stages for the pyramid, 1 for vanilla.
+ *
+ * @param config the training config
+ * @param steps sampling steps in total (default 30)
+ * @returns the plan
+ */
+export function planForTraining(
+  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames">,
+  steps: number | number[] = 30,
+): StagePlan {
+  return stagePlan({
+    schedule: scheduleFor(config.form),
+    frames: config.frames,
+    stages: config.mode === "vanilla" ? 1 : config.stages,
+    steps,
+  });
+}
+
+/**
+ * The noise schedule of a diffusion form.
+ *
+ * @param form `fm` or `ddim`
+ * @returns the schedule
+ */
+export function scheduleFor(form: DiffusionForm): Schedule {
+  if (form === "fm") return rectifiedFlow();
+  if (form === "ddim") return vpSchedule({ beta: "linear" });
+  throw new RangeError(`form must be fm or ddim; got ${JSON.stringify(form)}`);
+}
+
+/**
+ * The regression target of a diffusion form: Eq. 13's stage velocity for flow matching, ε for DDIM.
+ *
+ * @param form `fm` or `ddim`
+ * @returns the prediction kind the model learns
+ */
+export function targetFor(form: DiffusionForm): PredictionKind {
+  return form === "fm" ? "stage-velocity" : "epsilon";
+}
+
+/** Adam's and the EMA's state, as tensors named like the parameters. */
+export interface OptimizerState {
+  /** First moments. */
+  m: Map<string, tf.Variable>;
+  /** Second moments. */
+  v: Map<string, tf.Variable>;
+  /** EMA weights. */
+  ema: Map<string, tf.Variable>;
+}
+
+/** What one training step reports. */
+export interface StepReport {
+  /** The step number after this step (1-based). */
+  step: number;
+  /** The mean squared error of the batch. */
+  loss: number;
+  /** The stage index k of the batch. */
+  k: number;
+  /** Frames in the batch's stage. */
+  frames: number;
+  /** The gradient's global norm before clipping. */
+  gradNorm: number;
+  /** The learning rate used. */
+  learningRate: number;
+  /** Alignment cost before and after pairing (squared-L2 totals), when aligned. */
+  alignment?: { identity: number; aligned: number };
+}
+
+/** Thrown when a loss or gradient is NaN or infinite; the weights are left as they were. */
+export class NonFiniteError extends Error {
+  /** @param message which value and at which step */
+  constructor(message: string) {
+    super(message);
+    this.name = "NonFiniteError";
+  }
+}
+
+/** A batch prepared on the CPU with `lib`'s stage maths. */
+export interface PreparedBatch {
+  /** The stage drawn for the batch. */
+  stage: Stage;
+  /** t per video. */
+  t: number[];
+  /** x_t at the stage's frame rate. */
+  xt: Float32Array;
+  /** The regression target, same shape. */
+  target: Float32Array;
+  /** Alignment totals, when aligned. */
+  alignment?: { identity: number; aligned: number };
+}
+
+/** Runs stage-wise training of one denoiser. */
+export class Trainer {
+  /** The config. */
+  readonly config: TrainConfig;
+  /** The model being trained. */
+  readonly model: Denoiser;
+  /** The stage plan (its schedule and stages; its step counts are unused in training). */
+  readonly plan: StagePlan;
+  /** The prediction kind being learned. */
+  readonly target: PredictionKind;
+  /** Adam moments and EMA weights. */
+  readonly state: OptimizerState;
+  /** Steps taken so far. */
+  step: number;
+  /** The generator for data order, noise, stages and times. */
+  rng: Rng;
+
+  /**
+   * @param config training hyper-parameters
+   * @param model the denoiser (its weights are trained in place)
+   * @param rng the generator (its state is part of the checkpoint)
+   */
+  constructor(config: TrainConfig, model: Denoiser, rng: Rng) {
+    this.config = config;
+    this.model = model;
+    this.rng = rng;
+    this.step = 0;
+    this.plan = planForTraining(config);
+    this.target = targetFor(config.form);
+    const zeros = (name: string, v: tf.Variable) =>
+      tf.variable(tf.zerosLike(v), false, `${name}_${v.name}`);
+    const each = (f: (v: tf.Variable) => tf.Variable) =>
+      new Map([...model.params.variables].map(([n, v]) => [n, f(v)]));
+    this.state = {
+      m: each((v) => zeros("m", v)),
+      v: each((v) => zeros("v", v)),
+      ema: each((v) => tf.variable(v.clone(), false, `ema_${v.name}`)),
+    };
+  }
+
+  /** The learning rate at the current step: linear warm-up, then cosine decay to 10 %. */
+  learningRate(): number {
+    const { learningRate: peak, warmup, steps } = this.config;
+    const s = this.step + 1;
+    if (s <= warmup) return (peak * s) / warmup;
+    const progress = Math.min(1, (s - warmup) / Math.max(1, steps - warmup));
+    return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+  }
+
+  /**
+   * Prepares one batch with `lib`: alignment, stage, times, x_t and targets.
+   *
+   * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
+   * @returns the stage-rate inputs and targets
+   */
+  prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage } = {}): PreparedBatch {
+    const rng = options.rng ?? this.rng;
+    const { frames } = this.config;
+    const batch = x0.length /
+      (frames * this.model.config.height * this.model.config.width * this.model.config.channels);
+    if (!Number.isInteger(batch) || batch < 1) {
+      throw new RangeError(
+        `x0 must hold whole videos of ${frames} frames; got ${x0.length} values`,
+      );
+    }
+    const { height, width, channels } = this.model.config;
+    const shape = { batch, frames, height, width, channels };
+    const clean = video(shape, x0);
+    let noise = gaussianVideo(shape, rng);
+    let alignment: PreparedBatch["alignment"];
+    if (this.config.align) {
+      const aligned = alignNoise(clean, noise, { metric: "squared-l2" });
+      noise = aligned.noise;
+      alignment = aligned.cost;
+    }
+    const stage = options.stage ?? this.drawStage();
+    const size = stage.frames * height * width * channels;
+    const xt = new Float32Array(batch * size), target = new Float32Array(batch * size);
+    const t: number[] = [];
+    for (let b = 0; b < batch; b++) {
+      const tb = stage.start - rng.uniform() * (stage.start - stage.end);
+      t.push(tb);
+      const example = trainingExample(sampleOf(clean, b), sampleOf(noise, b), {
+        plan: this.plan,
+        stage,
+        t: tb,
+        target: this.target,
+      });
+      xt.set(example.xt.data, b * size);
+      target.set(example.target.data, b * size);
+    }
+    return { stage, t, xt, target, alignment };
+  }
+
+  /**
+   * The loss of every stage on fixed videos, with noise and times from a fixed seed (no gradient,
+   * no change to the trainer's state): a held-out validation curve.
+   *
+   * @param x0 clean full-rate videos in model space
+   * @param seed the seed of the noise and times
+   * @returns the mean squared error per stage index k
+   */
+  async evaluate(x0: Float32Array, seed = 12345): Promise<Record<number, number>> {
+    const out: Record<number, number> = {};
+    for (const stage of this.plan.stages) {
+      const prepared = this.prepare(x0, { rng: createRng(`evaluate:${seed}:${stage.k}`), stage });
+      const batch = prepared.t.length;
+      const { height, width, channels } = this.model.config;
+      const shape = [batch, stage.frames, height, width, channels];
+      const positions = framePositions(this.plan.frames, stage.k, {
+        layout: this.plan.temporal.layout,
+      });
+      const loss = tf.tidy(() =>
+        tf.mean(tf.squaredDifference(
+          this.model.apply(tf.tensor(prepared.xt, shape), { t: prepared.t, k: stage.k, positions }),
+          tf.tensor(prepared.target, shape),
+        ))
+      );
+      out[stage.k] = (await loss.data())[0];
+      loss.dispose();
+    }
+    return out;
+  }
+
+  /**
+   * A copy of the model that holds the EMA weights (for sampling); dispose it when done.
+   *
+   * @param rng a generator for the copy's (overwritten) initial weights
+   * @returns the EMA model
+   */
+  emaModel(rng: Rng): Denoiser {
+    const copy = createDenoiser(this.model.config, rng);
+    for (const [name, v] of copy.params.variables) v.assign(this.state.ema.get(name)!);
+    return copy;
+  }
+
+  private drawStage(): Stage {
+    const weights = this.config.stageWeights;
+    const stages = this.plan.stages;
+    if (weights === undefined) return stages[this.rng.integer(stages.length)];
+    const total = weights.reduce((a, b) => a + b, 0);
+    let u = this.rng.uniform() * total;
+    const i = weights.findIndex((w) => (u -= w) < 0);
+    return stages[i < 0 ? stages.length - 1 : i];
+  }
+
+  /**
+   * One optimiser step on a batch of clean videos. Throws {@link NonFiniteError} (before touching
+   * the weights) if the loss or the gradient is not finite.
+   *
+   * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
+   * @returns the step's loss and diagnostics
+   */
+  async trainStep(x0: Float32Array): Promise<StepReport> {
+    const prepared = this.prepare(x0);
+    const { stage, t } = prepared;
+    const { height, width, channels } = this.model.config;
+    const shape = [t.length, stage.frames, height, width, channels];
+    const positions = framePositions(this.plan.frames, stage.k, {
+      layout: this.plan.temporal.layout,
+    });
+    const names = [...this.model.params.variables.keys()];
+    const variables = [...this.model.params.variables.values()];
+    const { loss, grads } = tf.tidy(() => {
+      const xt = tf.tensor(prepared.xt, shape), target = tf.tensor(prepared.target, shape);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          tf.mean(
+            tf.squaredDifference(this.model.apply(xt, { t, k: stage.k, positions }), target),
+          ) as tf.Scalar,
+        variables,
+      );
+      return { loss: value, grads };
+    });
+    const gradList = variables.map((v) => grads[v.name]);
+    const normTensor = tf.tidy(() => tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g))))));
+    const [lossValue] = await loss.data();
+    const [gradNorm] = await normTensor.data();
+    tf.dispose([loss, normTensor]);
+    if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+      tf.dispose(gradList);
+      throw new NonFiniteError(
+        `non-finite ${Number.isFinite(lossValue) ? "gradient norm" : "loss"} at step ${
+          this.step + 1
+        } ` +
+          `(stage k = ${stage.k}): loss ${lossValue}, gradient norm ${gradNorm}`,
+      );
+    }
+    const learningRate = this.learningRate();
+    this.applyAdam(
+      names,
+      gradList,
+      learningRate,
+      Math.min(1, this.config.clip / (gradNorm + 1e-12)),
+    );
+    tf.dispose(gradList);
+    this.step += 1;
+    return {
+      step: this.step,
+      loss: lossValue,
+      k: stage.k,
+      frames: stage.frames,
+      gradNorm,
+      learningRate,
+      alignment: prepared.alignment,
+    };
+  }
+
+  private applyAdam(names: string[], grads: tf.Tensor[], lr: number, clipScale: number): void {
+    const b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const n = this.step + 1;
+    const c1 = 1 - b1 ** n, c2 = 1 - b2 ** n;
+    const decay = this.config.emaDecay;
+    tf.tidy(() => {
+      names.forEach((name, i) => {
+        const w = this.model.params.get(name);
+        const m = this.state.m.get(name)!,
+          v = this.state.v.get(name)!,
+          ema = this.state.ema.get(name)!;
+        const g = tf.mul(grads[i], clipScale);
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        w.assign(tf.sub(w, tf.mul(update, lr)));
+        ema.assign(tf.add(tf.mul(ema, decay), tf.mul(w, 1 - decay)));
+      });
+    });
+  }
+
+  /** Frees the optimiser state (not the model). */
+  dispose(): void {
+    for (const map of [this.state.m, this.state.v, this.state.ema]) {
+      for (const v of map.values()) v.dispose();
+    }
+  }
+}
