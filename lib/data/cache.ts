@@ -1,0 +1,43 @@
+/**
+ * Generated datasets cached on disk under `data/generated/`, named by their parameters.
+ *
+ * @module
+ */
+import { type Dataset, type DatasetParams, generateDataset } from "./generate.ts";
+import { readDataset, writeDataset } from "./format.ts";
+
+/**
+ * The cache file name of a dataset, e.g. `balls-16x32x32-n2048-s0.tpv`.
+ *
+ * @param params the dataset parameters
+ * @returns the file name
+ */
+export function datasetFileName(params: DatasetParams): string {
+  const { kind, frames, height, width, count, seed, minObjects, maxObjects } = params;
+  return `${kind}-${frames}x${height}x${width}-n${count}-o${minObjects}${maxObjects}-s${seed}.tpv`;
+}
+
+/**
+ * Reads a cached dataset, or generates and writes it (atomically) if it is not there yet.
+ *
+ * @param params the dataset parameters
+ * @param dir the cache folder (default `data/generated`)
+ * @returns the dataset and its path
+ */
+export async function loadOrCreateDataset(
+  params: DatasetParams,
+  dir = "data/generated",
+): Promise<{ dataset: Dataset; path: string; created: boolean }> {
+  const path = `${dir}/${datasetFileName(params)}`;
+  try {
+    await Deno.stat(path);
+    const dataset = await readDataset(path, params);
+    return { dataset, path, created: false };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const dataset = generateDataset(params);
+  await writeDataset(path, dataset);
+  return { dataset, path, created: true };
+}

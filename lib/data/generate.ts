@@ -1,0 +1,269 @@
+/**
+ * Procedural, seeded video datasets with no downloads: bouncing balls, moving shapes and moving
+ * digit-like glyphs (in the spirit of Moving MNIST). Objects move at constant velocity and reflect
+ * elastically off the walls; the generator records every object's ground-truth track and bounces,
+ * for the tracking metrics of `lib/metrics`.
+ *
+ * @module
+ */
+import { createRng, type Rng } from "../video.ts";
+
+/** The dataset generators. */
+export type DatasetKind = "balls" | "shapes" | "glyphs";
+
+/** Every {@link DatasetKind}. */
+export const DATASET_KINDS: readonly DatasetKind[] = ["balls", "shapes", "glyphs"];
+
+/** What a dataset is made from; stored in the file header. */
+export interface DatasetParams {
+  /** The generator. */
+  kind: DatasetKind;
+  /** Videos. */
+  count: number;
+  /** Frames per video (default 16). */
+  frames: number;
+  /** Frame height (default 32). */
+  height: number;
+  /** Frame width (default 32). */
+  width: number;
+  /** Fewest objects per video (default 1). */
+  minObjects: number;
+  /** Most objects per video (default 3). */
+  maxObjects: number;
+  /** Object half-size range in pixels (default scaled from [3, 5] at 32 pixels). */
+  sizeRange: [number, number];
+  /** Speed range in pixels per frame (default scaled from [1, 2.5] at 32 pixels). */
+  speedRange: [number, number];
+  /** The seed. */
+  seed: number;
+}
+
+/** A generated dataset: 8-bit grayscale videos plus ground truth. */
+export interface Dataset {
+  /** The parameters it was made from. */
+  params: DatasetParams;
+  /** [count, frames, height, width, 1]. */
+  shape: [number, number, number, number, number];
+  /** Pixels 0–255, row-major in `shape`. */
+  pixels: Uint8Array;
+  /** Object centres [count, maxObjects, frames, 2] as (x, y) in pixels; NaN where absent. */
+  tracks: Float32Array;
+  /** 1 where an object bounced off a wall between frame f−1 and f: [count, maxObjects, frames]. */
+  bounces: Uint8Array;
+  /** Objects per video: [count]. */
+  objectCounts: Uint8Array;
+  /** Per object: shape id (ball 0, square 1, triangle 2, digit 10 + d) and half-size: [count, maxObjects, 2]. */
+  objects: Float32Array;
+}
+
+/**
+ * Fills in defaults and checks dataset parameters.
+ *
+ * @param init the fields to set
+ * @returns the complete parameters
+ */
+export function datasetParams(
+  init: Partial<DatasetParams> & { kind: DatasetKind; count: number },
+): DatasetParams {
+  const { kind, count } = init;
+  if (!DATASET_KINDS.includes(kind)) {
+    throw new RangeError(
+      `dataset must be one of ${DATASET_KINDS.join(", ")}; got ${JSON.stringify(kind)}`,
+    );
+  }
+  const frames = init.frames ?? 16, height = init.height ?? 32, width = init.width ?? 32;
+  checkInt("count", count, 1, 1_000_000);
+  checkInt("frames", frames, 1, 1024);
+  checkInt("height", height, 8, 1024);
+  checkInt("width", width, 8, 1024);
+  const minObjects = init.minObjects ?? 1, maxObjects = init.maxObjects ?? 3;
+  checkInt("minObjects", minObjects, 1, 8);
+  checkInt("maxObjects", maxObjects, minObjects, 8);
+  const scale = Math.min(height, width) / 32;
+  const sizeRange = init.sizeRange ?? [3 * scale, (kind === "glyphs" ? 6 : 5) * scale];
+  const speedRange = init.speedRange ?? [1 * scale, 2.5 * scale];
+  if (
+    !(sizeRange[0] >= 1 && sizeRange[1] >= sizeRange[0] &&
+      2 * sizeRange[1] < Math.min(height, width))
+  ) {
+    throw new RangeError(
+      `sizeRange must satisfy 1 ≤ min ≤ max < min(height, width)/2; got [${sizeRange}]`,
+    );
+  }
+  if (!(speedRange[0] >= 0 && speedRange[1] >= speedRange[0])) {
+    throw new RangeError(`speedRange must satisfy 0 ≤ min ≤ max; got [${speedRange}]`);
+  }
+  if (!Number.isSafeInteger(init.seed ?? 0)) {
+    throw new RangeError(`seed must be an integer; got ${init.seed}`);
+  }
+  return {
+    kind,
+    count,
+    frames,
+    height,
+    width,
+    minObjects,
+    maxObjects,
+    sizeRange,
+    speedRange,
+    seed: init.seed ?? 0,
+  };
+}
+
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}]; got ${value}`);
+  }
+}
+
+/** Segments a–g of a seven-segment digit, lit per digit 0–9. */
+const DIGIT_SEGMENTS = [0x3f, 0x06, 0x5b, 0x4f, 0x66, 0x6d, 0x7d, 0x07, 0x7f, 0x6f];
+
+/**
+ * Coverage in [0, 1] of the pixel at offset (dx, dy) from an object's centre: an anti-aliased
+ * signed distance, so that objects move smoothly at sub-pixel speeds.
+ */
+function coverage(shapeId: number, r: number, dx: number, dy: number): number {
+  let d: number; // signed distance to the edge (negative inside)
+  if (shapeId === 0) d = Math.hypot(dx, dy) - r;
+  else if (shapeId === 1) d = Math.max(Math.abs(dx), Math.abs(dy)) - r * 0.85;
+  else if (shapeId === 2) {
+    // An upward triangle inscribed in the radius-r circle.
+    const k = Math.sqrt(3);
+    d = Math.max(dy - r / 2, (k * Math.abs(dx) - dy) / 2 - r / 2);
+  } else {
+    const lit = DIGIT_SEGMENTS[shapeId - 10];
+    const w = r * 0.6, h = r, t = Math.max(0.75, r * 0.18);
+    const boxes: [number, number, number, number][] = [
+      [0, -h, w, t], // a
+      [w, -h / 2, t, h / 2], // b
+      [w, h / 2, t, h / 2], // c
+      [0, h, w, t], // d
+      [-w, h / 2, t, h / 2], // e
+      [-w, -h / 2, t, h / 2], // f
+      [0, 0, w, t], // g
+    ];
+    d = Infinity;
+    boxes.forEach(([cx, cy, hx, hy], i) => {
+      if (lit & (1 << i)) d = Math.min(d, Math.max(Math.abs(dx - cx) - hx, Math.abs(dy - cy) - hy));
+    });
+  }
+  return Math.min(1, Math.max(0, 0.5 - d));
+}
+
+function randomIn(rng: Rng, [lo, hi]: [number, number]): number {
+  return lo + (hi - lo) * rng.uniform();
+}
+
+/**
+ * Generates a dataset. Deterministic in its parameters: the same parameters give the same bytes.
+ *
+ * @param params the parameters (see {@link datasetParams})
+ * @returns the videos and their ground truth
+ */
+export function generateDataset(params: DatasetParams): Dataset {
+  const { count, frames: F, height: H, width: W, maxObjects: M } = params;
+  const pixels = new Uint8Array(count * F * H * W);
+  const tracks = new Float32Array(count * M * F * 2).fill(NaN);
+  const bounces = new Uint8Array(count * M * F);
+  const objectCounts = new Uint8Array(count);
+  const objects = new Float32Array(count * M * 2).fill(NaN);
+  const rng = createRng(`dataset:${params.kind}:${params.seed}`);
+  const canvas = new Float32Array(H * W);
+  for (let n = 0; n < count; n++) {
+    const objectCount = params.minObjects + rng.integer(params.maxObjects - params.minObjects + 1);
+    objectCounts[n] = objectCount;
+    const state = Array.from({ length: objectCount }, (_, m) => {
+      const r = randomIn(rng, params.sizeRange);
+      const shapeId = params.kind === "balls"
+        ? 0
+        : params.kind === "shapes"
+        ? rng.integer(3)
+        : 10 + rng.integer(10);
+      const angle = 2 * Math.PI * rng.uniform(), speed = randomIn(rng, params.speedRange);
+      objects[(n * M + m) * 2] = shapeId;
+      objects[(n * M + m) * 2 + 1] = r;
+      return {
+        shapeId,
+        r,
+        x: r + (W - 2 * r) * rng.uniform(),
+        y: r + (H - 2 * r) * rng.uniform(),
+        vx: speed * Math.cos(angle),
+        vy: speed * Math.sin(angle),
+      };
+    });
+    for (let f = 0; f < F; f++) {
+      canvas.fill(0);
+      state.forEach((o, m) => {
+        if (f > 0) {
+          let bounced = false;
+          o.x += o.vx;
+          o.y += o.vy;
+          // Elastic reflection off the walls, exact within the frame interval.
+          for (let guard = 0; guard < 4; guard++) {
+            if (o.x < o.r) (o.x = 2 * o.r - o.x, o.vx = -o.vx, bounced = true);
+            else if (o.x > W - o.r) (o.x = 2 * (W - o.r) - o.x, o.vx = -o.vx, bounced = true);
+            else if (o.y < o.r) (o.y = 2 * o.r - o.y, o.vy = -o.vy, bounced = true);
+            else if (o.y > H - o.r) (o.y = 2 * (H - o.r) - o.y, o.vy = -o.vy, bounced = true);
+            else break;
+          }
+          if (bounced) bounces[(n * M + m) * F + f] = 1;
+        }
+        const at = ((n * M + m) * F + f) * 2;
+        tracks[at] = o.x;
+        tracks[at + 1] = o.y;
+        // Pixel (i, j) has its centre at (j + 0.5, i + 0.5).
+        const reach = o.r * 1.2 + 1;
+        const i0 = Math.max(0, Math.floor(o.y - reach)),
+          i1 = Math.min(H - 1, Math.ceil(o.y + reach));
+        const j0 = Math.max(0, Math.floor(o.x - reach)),
+          j1 = Math.min(W - 1, Math.ceil(o.x + reach));
+        for (let i = i0; i <= i1; i++) {
+          for (let j = j0; j <= j1; j++) {
+            const c = coverage(o.shapeId, o.r, j + 0.5 - o.x, i + 0.5 - o.y);
+            if (c > canvas[i * W + j]) canvas[i * W + j] = c;
+          }
+        }
+      });
+      const base = (n * F + f) * H * W;
+      for (let p = 0; p < H * W; p++) pixels[base + p] = Math.round(255 * canvas[p]);
+    }
+  }
+  return { params, shape: [count, F, H, W, 1], pixels, tracks, bounces, objectCounts, objects };
+}
+
+/**
+ * Converts pixels 0–255 of some videos to model space [−1, 1].
+ *
+ * @param dataset the dataset
+ * @param indices which videos, in order
+ * @returns Float32 values, [indices.length, frames, height, width, 1] row-major
+ */
+export function toModelSpace(dataset: Dataset, indices: ArrayLike<number>): Float32Array {
+  const [, F, H, W] = dataset.shape;
+  const size = F * H * W;
+  const out = new Float32Array(indices.length * size);
+  for (let b = 0; b < indices.length; b++) {
+    const n = indices[b];
+    if (!Number.isInteger(n) || n < 0 || n >= dataset.shape[0]) {
+      throw new RangeError(`video index must be in [0, ${dataset.shape[0] - 1}]; got ${n}`);
+    }
+    const src = dataset.pixels.subarray(n * size, (n + 1) * size);
+    for (let p = 0; p < size; p++) out[b * size + p] = src[p] / 127.5 - 1;
+  }
+  return out;
+}
+
+/**
+ * Converts model-space values [−1, 1] to pixels 0–255 (clipped).
+ *
+ * @param values model-space values
+ * @returns bytes
+ */
+export function toPixels(values: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    out[i] = Math.max(0, Math.min(255, Math.round((values[i] + 1) * 127.5)));
+  }
+  return out;
+}

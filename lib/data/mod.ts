@@ -1,0 +1,9 @@
+/**
+ * Procedural video datasets and their file format.
+ *
+ * @module
+ */
+export * from "./generate.ts";
+export * from "./format.ts";
+export * from "./atomic.ts";
+export * from "./cache.ts";

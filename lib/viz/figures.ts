@@ -1,0 +1,149 @@
+/**
+ * Figures as plain Plotly JSON (`{ data, layout }`): no browser and no plotly.js needed to build
+ * them. Reports inline plotly.js to draw them; notebooks send them as
+ * `application/vnd.plotly.v1+json`.
+ *
+ * @module
+ */
+import type { Trajectory } from "../trajectory.ts";
+
+/** A Plotly figure: traces and layout, as JSON. */
+export interface PlotlyFigure {
+  /** The traces. */
+  data: Record<string, unknown>[];
+  /** The layout. */
+  layout: Record<string, unknown>;
+}
+
+/** One training-loss record. */
+export interface LossRecord {
+  /** The optimiser step. */
+  step: number;
+  /** The batch loss. */
+  loss: number;
+  /** The batch's stage index k. */
+  k: number;
+}
+
+const STAGE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+/**
+ * The training loss by stage: one trace per stage k, smoothed by an exponential moving average.
+ *
+ * @param records the loss records
+ * @param options `smoothing` in [0, 1) (default 0.95), `title`
+ * @returns the figure
+ */
+export function lossFigure(
+  records: LossRecord[],
+  options: { smoothing?: number; title?: string } = {},
+): PlotlyFigure {
+  const smoothing = options.smoothing ?? 0.95;
+  const ks = [...new Set(records.map((r) => r.k))].sort((a, b) => b - a);
+  const data = ks.map((k) => {
+    const own = records.filter((r) => r.k === k);
+    let ema = own[0]?.loss ?? 0;
+    const y = own.map((
+      r,
+      i,
+    ) => (ema = i === 0 ? r.loss : smoothing * ema + (1 - smoothing) * r.loss));
+    return {
+      type: "scatter",
+      mode: "lines",
+      name: `stage k = ${k}`,
+      x: own.map((r) => r.step),
+      y: y.map((v) => Number(v.toPrecision(5))),
+      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
+    };
+  });
+  return {
+    data,
+    layout: {
+      title: { text: options.title ?? "Training loss by stage (EMA-smoothed)" },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "MSE" }, type: "log" },
+      height: 360,
+      margin: { t: 50, r: 20, b: 50, l: 60 },
+    },
+  };
+}
+
+/**
+ * A staged sampler's trajectory: the noise level σ(t) at every step (left axis), the frame count
+ * (right axis), and each renoising jump σ(e_k) → σ(s_{k−1}) marked.
+ *
+ * @param trajectory a recorded trajectory
+ * @param options `title`
+ * @returns the figure
+ */
+export function trajectoryFigure(
+  trajectory: Trajectory,
+  options: { title?: string } = {},
+): PlotlyFigure {
+  const points: { x: number; sigma: number; k: number; frames: number }[] = [];
+  for (const s of trajectory.steps) {
+    points.push({ x: s.index, sigma: s.sigma, k: s.k, frames: s.frames });
+    const jump = trajectory.jumps.find((j) => j.afterIndex === s.index);
+    points.push({ x: s.index + 1, sigma: s.sigmaNext, k: s.k, frames: s.frames });
+    if (jump) points.push({ x: s.index + 1, sigma: NaN, k: s.k, frames: s.frames });
+  }
+  const ks = [...new Set(trajectory.steps.map((s) => s.k))].sort((a, b) => b - a);
+  const data: Record<string, unknown>[] = ks.map((k) => {
+    const own = points.filter((p) => p.k === k);
+    return {
+      type: "scatter",
+      mode: "lines+markers",
+      name: `σ(t), stage k = ${k}`,
+      x: own.map((p) => p.x),
+      y: own.map((p) => (Number.isNaN(p.sigma) ? null : Number(p.sigma.toPrecision(6)))),
+      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
+      marker: { size: 5 },
+    };
+  });
+  data.push({
+    type: "scatter",
+    mode: "lines+markers",
+    name: "renoising jump",
+    x: trajectory.jumps.flatMap((j) => [j.afterIndex + 1, j.afterIndex + 1, null]),
+    y: trajectory.jumps.flatMap((j) => [j.sigmaFrom, j.sigmaTo, null]),
+    line: { color: "#d62728", dash: "dot", width: 2 },
+    marker: { symbol: "triangle-up", size: 9 },
+  });
+  data.push({
+    type: "scatter",
+    mode: "lines",
+    name: "frames",
+    x: trajectory.steps.flatMap((s) => [s.index, s.index + 1]),
+    y: trajectory.steps.flatMap((s) => [s.frames, s.frames]),
+    yaxis: "y2",
+    line: { color: "#7f7f7f", shape: "hv", width: 1.5 },
+  });
+  return {
+    data,
+    layout: {
+      title: { text: options.title ?? "Sampling trajectory: noise level and frame count per step" },
+      xaxis: { title: { text: "sampling step" } },
+      yaxis: { title: { text: "noise level σ(t)" }, rangemode: "tozero" },
+      yaxis2: {
+        title: { text: "frames" },
+        overlaying: "y",
+        side: "right",
+        rangemode: "tozero",
+        range: [0, trajectory.frames * 1.1],
+      },
+      annotations: trajectory.jumps.map((j) => ({
+        x: j.afterIndex + 1,
+        y: j.sigmaTo,
+        text: `k ${j.fromK}→${j.toK}: ${j.framesFrom}→${j.framesTo} frames, c = ${j.c.toFixed(3)}`,
+        showarrow: true,
+        arrowhead: 2,
+        ax: 40,
+        ay: -30,
+        font: { size: 11 },
+      })),
+      legend: { orientation: "h", y: -0.25 },
+      height: 420,
+      margin: { t: 50, r: 60, b: 90, l: 60 },
+    },
+  };
+}
