@@ -28,7 +28,11 @@ const MAGIC = "TPDVIDEO";
 
 /** A dataset file that cannot be read, with the reason. */
 export class DatasetFileError extends Error {
-  /** @param message what is wrong, naming the file */
+  /**
+   * Creates the error.
+   *
+   * @param message what is wrong, naming the file
+   */
   constructor(message: string) {
     super(message);
     this.name = "DatasetFileError";

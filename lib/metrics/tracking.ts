@@ -25,11 +25,14 @@ export interface FindOptions {
   threshold?: number;
   /** Smallest component kept, in pixels (default 4). */
   minArea?: number;
+  /** Components grow through pixels at or above this (default threshold / 4), so that the
+   * anti-aliased rim counts toward the centroid. */
+  lowThreshold?: number;
 }
 
 /**
- * Finds the objects in one 8-bit frame: 4-connected components above a threshold, with their
- * intensity-weighted centroids.
+ * Finds the objects in one 8-bit frame: 4-connected components seeded above a threshold and grown
+ * through a lower one (hysteresis), with their intensity-weighted centroids.
  *
  * @param frame bytes, height × width
  * @param size the frame's height and width
@@ -43,6 +46,7 @@ export function findObjects(
 ): Blob[] {
   const { height: H, width: W } = size;
   const threshold = options.threshold ?? 128, minArea = options.minArea ?? 4;
+  const low = options.lowThreshold ?? threshold / 4;
   const label = new Int32Array(H * W).fill(-1);
   const blobs: Blob[] = [];
   const stack: number[] = [];
@@ -67,7 +71,7 @@ export function findObjects(
           j < W - 1 ? p + 1 : -1,
         ]
       ) {
-        if (q >= 0 && label[q] < 0 && frame[q] >= threshold) {
+        if (q >= 0 && label[q] < 0 && frame[q] >= low) {
           label[q] = blobs.length;
           stack.push(q);
         }

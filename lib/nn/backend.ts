@@ -39,7 +39,11 @@ export interface BackendInfo extends BackendCapabilities {
 
 /** Thrown when an opt-in backend is not installed or not available on this machine. */
 export class BackendUnavailableError extends Error {
-  /** @param message what is missing and how to get it */
+  /**
+   * Creates the error.
+   *
+   * @param message what is missing and how to get it
+   */
   constructor(message: string) {
     super(message);
     this.name = "BackendUnavailableError";
@@ -76,9 +80,10 @@ export function backendCapabilities(): BackendCapabilities {
 }
 
 const TFJS_NODE_HELP = "the tensorflow backend needs npm:@tensorflow/tfjs-node-gpu or " +
-  "npm:@tensorflow/tfjs-node, whose install downloads libtensorflow; on a machine that can reach " +
-  "storage.googleapis.com run `npm install @tensorflow/tfjs-node@4.22.0` in a folder with " +
-  '"nodeModulesDir": "auto" in deno.json, or use --backend wasm';
+  "npm:@tensorflow/tfjs-node, whose install script downloads libtensorflow; on a machine that can " +
+  'reach storage.googleapis.com, set "nodeModulesDir": "auto" in deno.json and run ' +
+  "`deno add npm:@tensorflow/tfjs-node@4.22.0 && deno install --allow-scripts=npm:@tensorflow/tfjs-node`" +
+  ", or use --backend wasm";
 
 async function useTensorflow(): Promise<void> {
   const failures: string[] = [];
@@ -124,6 +129,8 @@ async function useWasm(): Promise<boolean> {
  * @returns the active backend and its capabilities
  */
 export async function initBackend(request?: BackendRequest): Promise<BackendInfo> {
+  // Production mode: no "install tfjs-node" banner from the cpu backend, no debug checks.
+  tf.env().set("PROD", true);
   const requested = checkBackendRequest(
     request ?? (readEnv("TFJS_BACKEND") || "auto"),
   );

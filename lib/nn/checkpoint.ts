@@ -16,19 +16,29 @@ export const CHECKPOINT_VERSION = 1;
 
 /** A checkpoint that cannot be loaded, with the reason. */
 export class CheckpointError extends Error {
-  /** @param message what is wrong, naming the directory */
+  /**
+   * Creates the error.
+   *
+   * @param message what is wrong, naming the directory
+   */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";
   }
 }
 
-type Group = "weights" | "ema" | "adam.m" | "adam.v";
+/** The tensor groups of a checkpoint. */
+export type Group = "weights" | "ema" | "adam.m" | "adam.v";
 
-interface TensorEntry {
+/** One tensor's place in `tensors.bin`. */
+export interface TensorEntry {
+  /** weights, ema, adam.m or adam.v. */
   group: Group;
+  /** The parameter's name. */
   name: string;
+  /** Its shape. */
   shape: number[];
+  /** Its first float in `tensors.bin`. */
   offset: number;
 }
 
@@ -74,19 +84,22 @@ export async function saveCheckpoint(
   trainer: Trainer,
   extra: Record<string, unknown> = {},
 ): Promise<void> {
-  const groups: [Group, Map<string, tf.Variable>][] = [
-    ["weights", trainer.model.params.variables],
-    ["ema", trainer.state.ema],
-    ["adam.m", trainer.state.m],
-    ["adam.v", trainer.state.v],
+  const weights = new Map<string, Float32Array>();
+  for (const [name, v] of trainer.model.params.variables) {
+    weights.set(name, (await v.data()) as Float32Array);
+  }
+  const groups: [Group, Map<string, Float32Array>][] = [
+    ["weights", weights],
+    ["ema", trainer.stateValues("ema")],
+    ["adam.m", trainer.stateValues("adam.m")],
+    ["adam.v", trainer.stateValues("adam.v")],
   ];
   const tensors: TensorEntry[] = [];
   const chunks: Float32Array[] = [];
   let offset = 0;
   for (const [group, map] of groups) {
-    for (const [name, v] of map) {
-      const data = (await v.data()) as Float32Array;
-      tensors.push({ group, name, shape: v.shape.slice(), offset });
+    for (const [name, data] of map) {
+      tensors.push({ group, name, shape: trainer.model.params.get(name).shape.slice(), offset });
       chunks.push(data);
       offset += data.length;
     }
@@ -212,9 +225,13 @@ export function assignValues(
 export function restoreTrainer(trainer: Trainer, checkpoint: CheckpointTensors): void {
   const { values, manifest } = checkpoint;
   assignValues(trainer.model.params.variables, values.weights, "weights");
-  assignValues(trainer.state.ema, values.ema, "ema");
-  assignValues(trainer.state.m, values["adam.m"], "adam.m");
-  assignValues(trainer.state.v, values["adam.v"], "adam.v");
+  for (const group of ["ema", "adam.m", "adam.v"] as const) {
+    try {
+      trainer.setStateValues(group, values[group]);
+    } catch (error) {
+      throw new CheckpointError((error as Error).message);
+    }
+  }
   trainer.step = manifest.step;
   trainer.rng = new Rng(manifest.rng);
 }

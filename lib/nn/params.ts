@@ -28,7 +28,11 @@ export class ParamStore {
   readonly variables: Map<string, tf.Variable> = new Map();
   readonly #rng: Rng;
 
-  /** @param rng the generator the initial values are drawn from */
+  /**
+   * Creates an empty store.
+   *
+   * @param rng the generator the initial values are drawn from
+   */
   constructor(rng: Rng) {
     this.#rng = rng;
   }

@@ -93,15 +93,22 @@ export function targetFor(form: DiffusionForm): PredictionKind {
   return form === "fm" ? "stage-velocity" : "epsilon";
 }
 
-/** Adam's and the EMA's state, as tensors named like the parameters. */
+/**
+ * Adam's and the EMA's state, each one flat vector over all parameters in declaration order, kept
+ * in plain memory: one pass of JavaScript per step is faster than a dozen small tfjs ops per
+ * parameter on wasm, and checkpoints read it without a copy.
+ */
 export interface OptimizerState {
   /** First moments. */
-  m: Map<string, tf.Variable>;
+  m: Float32Array;
   /** Second moments. */
-  v: Map<string, tf.Variable>;
+  v: Float32Array;
   /** EMA weights. */
-  ema: Map<string, tf.Variable>;
+  ema: Float32Array;
 }
+
+/** The optimiser-state groups, by their checkpoint names. */
+export type StateGroup = "ema" | "adam.m" | "adam.v";
 
 /** What one training step reports. */
 export interface StepReport {
@@ -123,7 +130,11 @@ export interface StepReport {
 
 /** Thrown when a loss or gradient is NaN or infinite; the weights are left as they were. */
 export class NonFiniteError extends Error {
-  /** @param message which value and at which step */
+  /**
+   * Creates the error.
+   *
+   * @param message which value and at which step
+   */
   constructor(message: string) {
     super(message);
     this.name = "NonFiniteError";
@@ -162,6 +173,8 @@ export class Trainer {
   rng: Rng;
 
   /**
+   * Creates a trainer with zero Adam moments and EMA weights equal to the model's.
+   *
    * @param config training hyper-parameters
    * @param model the denoiser (its weights are trained in place)
    * @param rng the generator (its state is part of the checkpoint)
@@ -173,15 +186,72 @@ export class Trainer {
     this.step = 0;
     this.plan = planForTraining(config);
     this.target = targetFor(config.form);
-    const zeros = (name: string, v: tf.Variable) =>
-      tf.variable(tf.zerosLike(v), false, `${name}_${v.name}`);
-    const each = (f: (v: tf.Variable) => tf.Variable) =>
-      new Map([...model.params.variables].map(([n, v]) => [n, f(v)]));
+    const size = model.params.count();
     this.state = {
-      m: each((v) => zeros("m", v)),
-      v: each((v) => zeros("v", v)),
-      ema: each((v) => tf.variable(v.clone(), false, `ema_${v.name}`)),
+      m: new Float32Array(size),
+      v: new Float32Array(size),
+      ema: new Float32Array(size),
     };
+  }
+
+  /** Whether `state.ema` holds the EMA yet (it starts at the weights, read at the first step). */
+  #emaReady = false;
+
+  /** Before the first step the EMA equals the weights (a synchronous read; not on webgpu). */
+  private ensureEma(): void {
+    if (this.#emaReady) return;
+    let at = 0;
+    for (const v of this.model.params.variables.values()) {
+      this.state.ema.set(v.dataSync() as Float32Array, at);
+      at += v.size;
+    }
+    this.#emaReady = true;
+  }
+
+  /**
+   * One optimiser-state group, split by parameter name (copies).
+   *
+   * @param group `ema`, `adam.m` or `adam.v`
+   * @returns the values by parameter name
+   */
+  stateValues(group: StateGroup): Map<string, Float32Array> {
+    if (group === "ema") this.ensureEma();
+    const flat = { ema: this.state.ema, "adam.m": this.state.m, "adam.v": this.state.v }[group];
+    const out = new Map<string, Float32Array>();
+    let at = 0;
+    for (const [name, v] of this.model.params.variables) {
+      out.set(name, flat.slice(at, at + v.size));
+      at += v.size;
+    }
+    return out;
+  }
+
+  /**
+   * Sets one optimiser-state group from values by parameter name (checked against the model).
+   *
+   * @param group `ema`, `adam.m` or `adam.v`
+   * @param values the values by parameter name
+   */
+  setStateValues(group: StateGroup, values: Map<string, Float32Array>): void {
+    const flat = { ema: this.state.ema, "adam.m": this.state.m, "adam.v": this.state.v }[group];
+    let at = 0;
+    for (const [name, v] of this.model.params.variables) {
+      const data = values.get(name);
+      if (data === undefined) throw new RangeError(`${group}: parameter ${name} is missing`);
+      if (data.length !== v.size) {
+        throw new RangeError(
+          `${group}: parameter ${name} has ${data.length} values, the model needs ${v.size}`,
+        );
+      }
+      flat.set(data, at);
+      at += v.size;
+    }
+    if (values.size !== this.model.params.variables.size) {
+      throw new RangeError(
+        `${group}: ${values.size} parameters given, the model has ${this.model.params.variables.size}`,
+      );
+    }
+    if (group === "ema") this.#emaReady = true;
   }
 
   /** The learning rate at the current step: linear warm-up, then cosine decay to 10 %. */
@@ -275,11 +345,17 @@ export class Trainer {
    * @returns the EMA model
    */
   emaModel(rng: Rng): Denoiser {
+    this.ensureEma();
     const copy = createDenoiser(this.model.config, rng);
-    for (const [name, v] of copy.params.variables) v.assign(this.state.ema.get(name)!);
+    let at = 0;
+    for (const v of copy.params.variables.values()) {
+      tf.tidy(() => v.assign(tf.tensor(this.state.ema.subarray(at, at + v.size), v.shape)));
+      at += v.size;
+    }
     return copy;
   }
 
+  /** Draws the batch's stage, uniformly or by `stageWeights`. */
   private drawStage(): Stage {
     const weights = this.config.stageWeights;
     const stages = this.plan.stages;
@@ -305,9 +381,8 @@ export class Trainer {
     const positions = framePositions(this.plan.frames, stage.k, {
       layout: this.plan.temporal.layout,
     });
-    const names = [...this.model.params.variables.keys()];
     const variables = [...this.model.params.variables.values()];
-    const { loss, grads } = tf.tidy(() => {
+    const { loss, gradient } = tf.tidy(() => {
       const xt = tf.tensor(prepared.xt, shape), target = tf.tensor(prepared.target, shape);
       const { value, grads } = tf.variableGrads(
         () =>
@@ -316,15 +391,16 @@ export class Trainer {
           ) as tf.Scalar,
         variables,
       );
-      return { loss: value, grads };
+      const gradient = tf.concat(variables.map((v) => tf.reshape(grads[v.name], [-1])));
+      return { loss: value, gradient };
     });
-    const gradList = variables.map((v) => grads[v.name]);
-    const normTensor = tf.tidy(() => tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g))))));
     const [lossValue] = await loss.data();
-    const [gradNorm] = await normTensor.data();
-    tf.dispose([loss, normTensor]);
+    const g = (await gradient.data()) as Float32Array;
+    tf.dispose([loss, gradient]);
+    let squares = 0;
+    for (let i = 0; i < g.length; i++) squares += g[i] * g[i];
+    const gradNorm = Math.sqrt(squares);
     if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
-      tf.dispose(gradList);
       throw new NonFiniteError(
         `non-finite ${Number.isFinite(lossValue) ? "gradient norm" : "loss"} at step ${
           this.step + 1
@@ -333,13 +409,7 @@ export class Trainer {
       );
     }
     const learningRate = this.learningRate();
-    this.applyAdam(
-      names,
-      gradList,
-      learningRate,
-      Math.min(1, this.config.clip / (gradNorm + 1e-12)),
-    );
-    tf.dispose(gradList);
+    await this.applyAdam(g, learningRate, Math.min(1, this.config.clip / (gradNorm + 1e-12)));
     this.step += 1;
     return {
       step: this.step,
@@ -352,31 +422,38 @@ export class Trainer {
     };
   }
 
-  private applyAdam(names: string[], grads: tf.Tensor[], lr: number, clipScale: number): void {
+  /**
+   * Adam with bias correction on the clipped flat gradient, then the EMA update:
+   * m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w − lr·(m/c₁)/(√(v/c₂) + ε), ema ← d·ema + (1−d)w.
+   */
+  private async applyAdam(g: Float32Array, lr: number, clipScale: number): Promise<void> {
     const b1 = 0.9, b2 = 0.999, eps = 1e-8;
     const n = this.step + 1;
     const c1 = 1 - b1 ** n, c2 = 1 - b2 ** n;
     const decay = this.config.emaDecay;
-    tf.tidy(() => {
-      names.forEach((name, i) => {
-        const w = this.model.params.get(name);
-        const m = this.state.m.get(name)!,
-          v = this.state.v.get(name)!,
-          ema = this.state.ema.get(name)!;
-        const g = tf.mul(grads[i], clipScale);
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        w.assign(tf.sub(w, tf.mul(update, lr)));
-        ema.assign(tf.add(tf.mul(ema, decay), tf.mul(w, 1 - decay)));
-      });
-    });
+    const { m, v, ema } = this.state;
+    const variables = [...this.model.params.variables.values()];
+    const w = tf.tidy(() => tf.concat(variables.map((x) => tf.reshape(x, [-1]))));
+    const weights = Float32Array.from((await w.data()) as Float32Array);
+    w.dispose();
+    if (!this.#emaReady) (ema.set(weights), this.#emaReady = true);
+    for (let i = 0; i < weights.length; i++) {
+      const gi = g[i] * clipScale;
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      weights[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+      ema[i] = decay * ema[i] + (1 - decay) * weights[i];
+    }
+    let at = 0;
+    for (const x of variables) {
+      tf.tidy(() => x.assign(tf.tensor(weights.subarray(at, at + x.size), x.shape)));
+      at += x.size;
+    }
   }
 
-  /** Frees the optimiser state (not the model). */
+  /** Releases the optimiser state (not the model); kept for symmetry with tfjs objects. */
   dispose(): void {
-    for (const map of [this.state.m, this.state.v, this.state.ema]) {
-      for (const v of map.values()) v.dispose();
-    }
+    this.state.m.fill(0);
+    this.state.v.fill(0);
   }
 }

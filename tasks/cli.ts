@@ -1,0 +1,174 @@
+/**
+ * Command-line helpers shared by the tasks: strict flag parsing and one clear line with exit code 2
+ * for bad input.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Bad input from the command line: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  /** @param message what was wrong and what is allowed */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A flag's description for parsing and `--help`. */
+export interface FlagSpec {
+  /** `string` or `boolean`. */
+  type: "string" | "boolean";
+  /** Help text. */
+  help: string;
+  /** The default, shown in help. */
+  default?: string;
+}
+
+/**
+ * Parses flags strictly: unknown flags and stray positionals are {@link UsageError}s.
+ *
+ * @param args the arguments
+ * @param spec the flags
+ * @returns the values given (defaults are the caller's)
+ */
+export function parseFlags(
+  args: string[],
+  spec: Record<string, FlagSpec>,
+): Record<string, string | boolean | undefined> {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, { type: v.type }])),
+      strict: true,
+      allowPositionals: false,
+    });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
+}
+
+/**
+ * Help text for a task.
+ *
+ * @param usage the usage line
+ * @param spec the flags
+ * @returns the text
+ */
+export function helpText(usage: string, spec: Record<string, FlagSpec>): string {
+  const rows = Object.entries(spec).map(([name, s]) => {
+    const flag = `--${name}${s.type === "string" ? " VALUE" : ""}`;
+    return `  ${flag.padEnd(26)} ${s.help}${
+      s.default !== undefined ? ` (default ${s.default})` : ""
+    }`;
+  });
+  return `${usage}\n\n${rows.join("\n")}`;
+}
+
+/**
+ * Reads an integer flag in a range.
+ *
+ * @param name the flag
+ * @param value its text (or undefined)
+ * @param fallback the default
+ * @param min smallest allowed
+ * @param max largest allowed
+ * @returns the integer
+ */
+export function intFlag(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (
+    typeof value !== "string" || value.trim() === "" || !Number.isInteger(n) || n < min || n > max
+  ) {
+    throw new UsageError(
+      `--${name} must be an integer in [${min}, ${max}]; got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Reads a number flag in a range.
+ *
+ * @param name the flag
+ * @param value its text (or undefined)
+ * @param fallback the default
+ * @param min smallest allowed
+ * @param max largest allowed
+ * @returns the number
+ */
+export function numberFlag(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (
+    typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n < min || n > max
+  ) {
+    throw new UsageError(
+      `--${name} must be a number in [${min}, ${max}]; got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Reads a flag that must be one of some values.
+ *
+ * @param name the flag
+ * @param value its text (or undefined)
+ * @param fallback the default
+ * @param allowed the allowed values
+ * @returns the value
+ */
+export function choiceFlag<T extends string>(
+  name: string,
+  value: unknown,
+  fallback: T,
+  allowed: readonly T[],
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) {
+    return value as T;
+  }
+  throw new UsageError(
+    `--${name} must be one of ${allowed.join(", ")}; got ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * Runs a task's main function: usage errors print one line and exit 2; other errors print and
+ * exit 1.
+ *
+ * @param main the task
+ */
+export async function runTask(main: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await main();
+    Deno.exit(code ?? 0);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof RangeError || isInputError(error)) {
+      console.error(`error: ${(error as Error).message}`);
+      Deno.exit(2);
+    }
+    throw error;
+  }
+}
+
+function isInputError(error: unknown): boolean {
+  const name = (error as Error)?.name;
+  return name === "DatasetFileError" || name === "CheckpointError" ||
+    name === "BackendUnavailableError";
+}

@@ -1,0 +1,134 @@
+/**
+ * `deno task sample --checkpoint DIR`: draws videos from a trained checkpoint with the staged
+ * sampler (or `--vanilla`, the full-rate sampler) and writes a PNG frame strip, GIFs, the
+ * trajectory, and with `--trajectory` a snapshot of every step.
+ *
+ * @module
+ */
+import { writeFileAtomic } from "../lib/data/mod.ts";
+import {
+  BACKEND_REQUESTS,
+  createDenoiser,
+  initBackend,
+  loadWeights,
+  planForTraining,
+  readCheckpoint,
+  targetFor,
+} from "../lib/nn/mod.ts";
+import { createRng, formatPlan, stagePlan } from "../lib/mod.ts";
+import {
+  choiceFlag,
+  type FlagSpec,
+  helpText,
+  intFlag,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "./cli.ts";
+import { drawSamples, writeSamples } from "./outputs.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
+  count: { type: "string", help: "videos to draw", default: "8" },
+  steps: { type: "string", help: "sampling steps in total", default: "30" },
+  solver: { type: "string", help: "euler | heun | ddim", default: "heun for fm, ddim for ddim" },
+  vanilla: { type: "boolean", help: "sample every step at full frame rate (one stage)" },
+  trajectory: { type: "boolean", help: "keep a snapshot of sample 0 at every step (stages.png)" },
+  weights: { type: "string", help: "ema | weights", default: "ema" },
+  seed: { type: "string", help: "sampling seed", default: "0" },
+  out: { type: "string", help: "output folder", default: "<run>/samples-<seed>" },
+  backend: {
+    type: "string",
+    help: `tfjs backend: ${BACKEND_REQUESTS.join(" | ")}`,
+    default: "TFJS_BACKEND or auto",
+  },
+  help: { type: "boolean", help: "show this help" },
+};
+
+async function main(): Promise<number> {
+  const flags = parseFlags(Deno.args, FLAGS);
+  if (flags.help) {
+    console.log(helpText("deno task sample --checkpoint DIR [flags]", FLAGS));
+    return 0;
+  }
+  if (flags.checkpoint === undefined) {
+    throw new UsageError("--checkpoint DIR is required (a run folder from train-small)");
+  }
+  const path = String(flags.checkpoint);
+  let checkpointDir = path, runDir = `${path}/..`;
+  try {
+    await Deno.stat(`${path}/checkpoint/checkpoint.json`);
+    checkpointDir = `${path}/checkpoint`;
+    runDir = path;
+  } catch { /* the folder itself */ }
+  const count = intFlag("count", flags.count, 8, 1, 256);
+  const seed = intFlag("seed", flags.seed, 0, 0, 2 ** 31);
+  const weights = choiceFlag("weights", flags.weights, "ema", ["ema", "weights"] as const);
+  const checkpoint = await readCheckpoint(checkpointDir);
+  const { train, model: modelConfig } = checkpoint.manifest;
+  const steps = intFlag("steps", flags.steps, 30, train.stages, 100_000);
+  const solver = flags.solver === undefined
+    ? undefined
+    : choiceFlag("solver", flags.solver, "heun", ["euler", "heun", "ddim"] as const);
+  const backend = await initBackend(
+    flags.backend === undefined
+      ? undefined
+      : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
+  );
+  const model = createDenoiser(modelConfig, createRng(0));
+  loadWeights(model, checkpoint, weights);
+  const trained = planForTraining(train, steps);
+  let plan = trained;
+  if (flags.vanilla) {
+    if (train.stages > 1) {
+      console.log(
+        "note: --vanilla runs one full-rate stage over t ∈ (0, 1]; a pyramid model was trained at full rate " +
+          "only for its last stage, so expect worse samples than the staged sampler.",
+      );
+    }
+    plan = stagePlan({ schedule: trained.schedule, frames: train.frames, stages: 1, steps });
+  }
+  const out = String(
+    flags.out ?? `${runDir}/samples-${flags.vanilla ? "vanilla-" : ""}${seed}`,
+  );
+  await Deno.mkdir(out, { recursive: true });
+  console.log(`sampling ${count} videos on ${backend.description}\n${formatPlan(plan)}`);
+  const samples = await drawSamples(model, {
+    plan,
+    prediction: targetFor(train.form),
+    count,
+    seed,
+    solver,
+    keep: flags.trajectory ? "every-step" : "stage-ends",
+  });
+  const files = await writeSamples(out, samples, {
+    frames: train.frames,
+    height: modelConfig.height,
+    width: modelConfig.width,
+  });
+  await writeFileAtomic(
+    `${out}/sampling.json`,
+    JSON.stringify(
+      {
+        checkpoint: checkpointDir,
+        step: checkpoint.manifest.step,
+        count,
+        steps,
+        seed,
+        vanilla: !!flags.vanilla,
+        ms: samples.ms,
+      },
+      null,
+      1,
+    ),
+  );
+  console.log(
+    `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${out}/{${
+      files.slice(0, 3).join(", ")
+    }, …}`,
+  );
+  model.params.dispose();
+  return 0;
+}
+
+if (import.meta.main) await runTask(main);

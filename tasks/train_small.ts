@@ -1,0 +1,525 @@
+/**
+ * `deno task train-small`: trains a small temporal-pyramid video diffusion model on a procedural
+ * dataset (about five minutes on a 2-core CPU with the defaults), then draws samples with the staged
+ * sampler and writes a checkpoint, samples, metrics and an HTML report.
+ *
+ * @module
+ */
+import {
+  DATASET_KINDS,
+  type DatasetKind,
+  datasetParams,
+  loadOrCreateDataset,
+  toModelSpace,
+  writeFileAtomic,
+} from "../lib/data/mod.ts";
+import {
+  BACKEND_REQUESTS,
+  createDenoiser,
+  type DenoiserConfig,
+  denoiserConfig,
+  initBackend,
+  NonFiniteError,
+  planForTraining,
+  readCheckpoint,
+  restoreTrainer,
+  saveCheckpoint,
+  type TrainConfig,
+  Trainer,
+} from "../lib/nn/mod.ts";
+import { costFraction, createRng, formatPlan, speedupBound } from "../lib/mod.ts";
+import type { LossRecord } from "../lib/viz/mod.ts";
+import {
+  choiceFlag,
+  type FlagSpec,
+  helpText,
+  intFlag,
+  numberFlag,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "./cli.ts";
+import { compareMotion, drawSamples, writeReport, writeSamples } from "./outputs.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  dataset: {
+    type: "string",
+    help: `procedural dataset: ${DATASET_KINDS.join(" | ")}`,
+    default: "balls",
+  },
+  frames: { type: "string", help: "frames per video F (divisible by 2^(stages−1))", default: "16" },
+  size: { type: "string", help: "frame height and width (a multiple of 16)", default: "32" },
+  stages: { type: "string", help: "pyramid stages K (1–4)", default: "3" },
+  form: { type: "string", help: "diffusion form: fm (flow matching) | ddim", default: "fm" },
+  mode: {
+    type: "string",
+    help: "pyramid | vanilla (one full-rate stage, same network)",
+    default: "pyramid",
+  },
+  "no-align": { type: "boolean", help: "turn data-noise alignment off (on by default)" },
+  batch: { type: "string", help: "videos per batch", default: "8" },
+  steps: { type: "string", help: "optimiser steps", default: "900" },
+  lr: { type: "string", help: "peak learning rate", default: "0.002" },
+  warmup: { type: "string", help: "learning-rate warm-up steps", default: "60" },
+  clip: { type: "string", help: "gradient global-norm clip", default: "1" },
+  ema: { type: "string", help: "EMA decay of the weights", default: "0.995" },
+  arch: { type: "string", help: "denoiser: unet | transformer", default: "unet" },
+  widths: {
+    type: "string",
+    help: "channel widths per level, comma-separated",
+    default: "32,48,64",
+  },
+  videos: { type: "string", help: "training videos in the dataset", default: "2048" },
+  samples: { type: "string", help: "videos to draw at the end", default: "8" },
+  "sample-steps": { type: "string", help: "sampling steps in total", default: "30" },
+  "checkpoint-every": { type: "string", help: "steps between checkpoints", default: "200" },
+  "log-every": {
+    type: "string",
+    help: "steps between log lines when not on a terminal",
+    default: "50",
+  },
+  seed: { type: "string", help: "seed of the dataset, weights and training", default: "0" },
+  out: { type: "string", help: "output folder", default: "runs/<time>-<dataset>-<mode>-<form>" },
+  resume: { type: "string", help: "continue a run from its folder (or its checkpoint folder)" },
+  backend: {
+    type: "string",
+    help: `tfjs backend: ${BACKEND_REQUESTS.join(" | ")}`,
+    default: "TFJS_BACKEND or auto",
+  },
+  help: { type: "boolean", help: "show this help" },
+};
+
+const USAGE =
+  "deno task train-small [flags]\n\nTrains a small temporal-pyramid video diffusion model and " +
+  "writes checkpoint/, samples, metrics.jsonl and report.html to the output folder.";
+
+const TRAINING_FLAGS = [
+  "dataset",
+  "frames",
+  "size",
+  "stages",
+  "form",
+  "mode",
+  "no-align",
+  "batch",
+  "lr",
+  "warmup",
+  "clip",
+  "ema",
+  "arch",
+  "widths",
+  "videos",
+  "seed",
+];
+
+interface RunSettings {
+  train: TrainConfig;
+  model: DenoiserConfig;
+  dataset: DatasetKind;
+  videos: number;
+  seed: number;
+}
+
+function settingsFromFlags(v: Record<string, string | boolean | undefined>): RunSettings {
+  const dataset = choiceFlag("dataset", v.dataset, "balls", DATASET_KINDS);
+  const frames = intFlag("frames", v.frames, 16, 2, 256);
+  const size = intFlag("size", v.size, 32, 16, 256);
+  const stages = intFlag("stages", v.stages, 3, 1, 4);
+  const form = choiceFlag("form", v.form, "fm", ["fm", "ddim"] as const);
+  const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
+  if (mode === "pyramid" && frames % 2 ** (stages - 1) !== 0) {
+    throw new UsageError(
+      `--frames must be divisible by 2^${stages - 1} = ${
+        2 ** (stages - 1)
+      } for ${stages} stages; got ${frames}`,
+    );
+  }
+  if (size % 16 !== 0) throw new UsageError(`--size must be a multiple of 16; got ${size}`);
+  const widths = String(v.widths ?? "32,48,64").split(",").map((w) => Number(w));
+  if (
+    widths.length < 1 || widths.length > 4 ||
+    widths.some((w) => !Number.isInteger(w) || w < 8 || w > 512 || w % 8)
+  ) {
+    throw new UsageError(
+      `--widths must be 1–4 multiples of 8 in [8, 512], comma-separated; got ${
+        JSON.stringify(v.widths)
+      }`,
+    );
+  }
+  const arch = choiceFlag("arch", v.arch, "unet", ["unet", "transformer"] as const);
+  const steps = intFlag("steps", v.steps, 900, 1, 10_000_000);
+  const train: TrainConfig = {
+    mode,
+    form,
+    stages: mode === "vanilla" ? 1 : stages,
+    frames,
+    batch: intFlag("batch", v.batch, 8, 1, 256),
+    steps,
+    learningRate: numberFlag("lr", v.lr, 2e-3, 1e-6, 1),
+    warmup: intFlag("warmup", v.warmup, 60, 0, 1_000_000),
+    clip: numberFlag("clip", v.clip, 1, 1e-6, 1e6),
+    emaDecay: numberFlag("ema", v.ema, 0.995, 0, 0.999999),
+    align: v["no-align"] !== true,
+  };
+  const model = denoiserConfig({
+    architecture: arch,
+    height: size,
+    width: size,
+    channels: 1,
+    widths: arch === "unet" ? widths : [widths[0]],
+    patch: 4,
+    maxStages: 4,
+  });
+  return {
+    train,
+    model,
+    dataset,
+    videos: intFlag("videos", v.videos, 2048, 8, 1_000_000),
+    seed: intFlag("seed", v.seed, 0, 0, 2 ** 31),
+  };
+}
+
+async function findCheckpoint(path: string): Promise<{ runDir: string; checkpointDir: string }> {
+  for (const [runDir, checkpointDir] of [[path, `${path}/checkpoint`], [`${path}/..`, path]]) {
+    try {
+      await Deno.stat(`${checkpointDir}/checkpoint.json`);
+      return { runDir, checkpointDir };
+    } catch { /* try the next layout */ }
+  }
+  throw new UsageError(
+    `--resume ${path}: no checkpoint there (expected ${path}/checkpoint/checkpoint.json)`,
+  );
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "--:--";
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** Keeps the metrics log consistent with a checkpoint: drops lines after its step. */
+async function trimMetrics(path: string, step: number): Promise<LossRecord[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch { /* no log yet */ }
+  const lines = text.split("\n").filter((l) => l.trim() !== "").filter((l) => {
+    try {
+      return JSON.parse(l).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  await writeFileAtomic(path, lines.map((l) => l + "\n").join(""));
+  return lines.map((l) => JSON.parse(l)).filter((r) => r.type === "train").map((r) => ({
+    step: r.step,
+    loss: r.loss,
+    k: r.k,
+  }));
+}
+
+async function main(): Promise<number> {
+  const flags = parseFlags(Deno.args, FLAGS);
+  if (flags.help) {
+    console.log(helpText(USAGE, FLAGS));
+    return 0;
+  }
+  let settings: RunSettings;
+  let runDir: string;
+  let resumeFrom: string | undefined;
+  if (flags.resume !== undefined) {
+    const found = await findCheckpoint(String(flags.resume));
+    const given = TRAINING_FLAGS.filter((f) => flags[f] !== undefined);
+    if (given.length > 0) {
+      throw new UsageError(
+        `--resume continues with the checkpoint's settings; drop ${
+          given.map((f) => `--${f}`).join(", ")
+        }`,
+      );
+    }
+    const checkpoint = await readCheckpoint(found.checkpointDir);
+    const extra = checkpoint.manifest.extra as {
+      dataset: DatasetKind;
+      videos: number;
+      seed: number;
+    };
+    settings = {
+      train: {
+        ...checkpoint.manifest.train,
+        steps: intFlag("steps", flags.steps, checkpoint.manifest.train.steps, 1, 1e7),
+      },
+      model: checkpoint.manifest.model,
+      dataset: extra.dataset,
+      videos: extra.videos,
+      seed: extra.seed,
+    };
+    runDir = flags.out === undefined ? found.runDir : String(flags.out);
+    resumeFrom = found.checkpointDir;
+  } else {
+    settings = settingsFromFlags(flags);
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+    runDir = String(
+      flags.out ??
+        `runs/${stamp}-${settings.dataset}-${settings.train.mode}-${settings.train.form}`,
+    );
+    try {
+      await Deno.stat(`${runDir}/checkpoint/checkpoint.json`);
+      throw new UsageError(
+        `${runDir} already holds a run; continue it with --resume ${runDir} or choose another --out`,
+      );
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+    }
+  }
+  const sampleCount = intFlag("samples", flags.samples, 8, 1, 64);
+  const sampleSteps = intFlag(
+    "sample-steps",
+    flags["sample-steps"],
+    30,
+    settings.train.stages,
+    10_000,
+  );
+  const checkpointEvery = intFlag("checkpoint-every", flags["checkpoint-every"], 200, 1, 1e9);
+  const logEvery = intFlag("log-every", flags["log-every"], 50, 1, 1e9);
+  const backend = await initBackend(
+    flags.backend === undefined
+      ? undefined
+      : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
+  );
+  const { train, model: modelConfig } = settings;
+  const started = performance.now();
+
+  // Data: generated once, cached under data/generated/ (train and held-out sets).
+  const common = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
+  const { dataset, path: dataPath, created } = await loadOrCreateDataset(
+    datasetParams({
+      kind: settings.dataset,
+      count: settings.videos,
+      seed: settings.seed,
+      ...common,
+    }),
+  );
+  const { dataset: heldOut } = await loadOrCreateDataset(
+    datasetParams({
+      kind: settings.dataset,
+      count: 64,
+      seed: settings.seed + 1_000_003,
+      ...common,
+    }),
+  );
+  const dataMs = performance.now() - started;
+
+  const rng = createRng(`train:${settings.seed}`);
+  const model = createDenoiser(modelConfig, rng.split());
+  const trainer = new Trainer(train, model, rng);
+  await Deno.mkdir(runDir, { recursive: true });
+  const metricsPath = `${runDir}/metrics.jsonl`;
+  let losses: LossRecord[] = [];
+  if (resumeFrom) {
+    restoreTrainer(trainer, await readCheckpoint(resumeFrom));
+    losses = await trimMetrics(metricsPath, trainer.step);
+    console.log(`resuming ${runDir} at step ${trainer.step} of ${train.steps}`);
+  } else {
+    await writeFileAtomic(metricsPath, "");
+  }
+  const validation: { step: number; losses: Record<number, number> }[] = [];
+  const heldOutX0 = toModelSpace(heldOut, Array.from({ length: 8 }, (_, i) => i));
+  const extra = {
+    dataset: settings.dataset,
+    videos: settings.videos,
+    seed: settings.seed,
+    datasetFile: dataPath,
+  };
+
+  console.log(
+    `train-small: ${settings.dataset} ${train.frames}×${modelConfig.height}×${modelConfig.width}, ${train.mode} ` +
+      `(K = ${train.stages}), ${train.form}, alignment ${
+        train.align ? "on" : "off"
+      }, batch ${train.batch}, ` +
+      `${train.steps} steps, ${modelConfig.architecture} ${
+        model.params.count().toLocaleString("en")
+      } parameters, ` +
+      `${
+        (model.flopsPerFrame(train.frames) / 1e6).toFixed(1)
+      } MFLOP/frame, backend ${backend.description}` +
+      (created ? `; dataset written to ${dataPath}` : `; dataset ${dataPath}`),
+  );
+  console.log(formatPlan(planForTraining(train, sampleSteps)));
+  console.log(
+    `cost model: pyramid training step ≈ ${costFraction(trainer.plan).toFixed(3)} of vanilla; ` +
+      `sampling speed-up bound ${speedupBound(trainer.plan).toFixed(3)}×`,
+  );
+
+  let interrupted = false;
+  const onSignal = () => (interrupted = true);
+  try {
+    Deno.addSignalListener("SIGINT", onSignal);
+  } catch { /* signals unsupported here */ }
+  const terminal = Deno.stdout.isTerminal();
+  const loopStart = performance.now(), firstStep = trainer.step;
+  const log: string[] = [];
+  const flushLog = async () => {
+    if (log.length === 0) return;
+    await Deno.writeTextFile(metricsPath, log.join(""), { append: true });
+    log.length = 0;
+  };
+  const checkpoint = async () => {
+    await flushLog();
+    await saveCheckpoint(`${runDir}/checkpoint`, trainer, extra);
+  };
+  try {
+    while (trainer.step < train.steps && !interrupted) {
+      const indices = Array.from(
+        { length: train.batch },
+        () => trainer.rng.integer(dataset.shape[0]),
+      );
+      const report = await trainer.trainStep(toModelSpace(dataset, indices));
+      losses.push({ step: report.step, loss: report.loss, k: report.k });
+      log.push(
+        JSON.stringify({
+          type: "train",
+          step: report.step,
+          loss: report.loss,
+          k: report.k,
+          frames: report.frames,
+          gradNorm: report.gradNorm,
+          lr: report.learningRate,
+          ms: performance.now() - loopStart,
+          ...(report.alignment
+            ? { alignIdentity: report.alignment.identity, alignCost: report.alignment.aligned }
+            : {}),
+        }) + "\n",
+      );
+      if (report.step % checkpointEvery === 0 || report.step === train.steps) {
+        const val = await trainer.evaluate(heldOutX0);
+        validation.push({ step: report.step, losses: val });
+        log.push(JSON.stringify({ type: "validation", step: report.step, losses: val }) + "\n");
+        await checkpoint();
+      }
+      const done = report.step - firstStep, elapsed = (performance.now() - loopStart) / 1000;
+      const rate = done / elapsed, eta = (train.steps - report.step) / rate;
+      const recent = losses.slice(-50),
+        mean = recent.reduce((a, r) => a + r.loss, 0) / recent.length;
+      if (terminal) {
+        const width = 28, filled = Math.round((width * report.step) / train.steps);
+        const bar = "█".repeat(filled) + "░".repeat(width - filled);
+        Deno.stdout.writeSync(new TextEncoder().encode(
+          `\r${bar} ${report.step}/${train.steps} loss ${mean.toFixed(4)} ${
+            rate.toFixed(2)
+          } steps/s ETA ${formatDuration(eta)} `,
+        ));
+      } else if (report.step % logEvery === 0 || report.step === train.steps) {
+        console.log(
+          `step ${report.step}/${train.steps} loss ${mean.toFixed(4)} ${
+            rate.toFixed(2)
+          } steps/s ETA ${formatDuration(eta)}`,
+        );
+      }
+    }
+  } catch (error) {
+    if (error instanceof NonFiniteError) {
+      if (terminal) console.log();
+      console.error(
+        `error: ${error.message}; training stopped, the last good checkpoint is in ${runDir}/checkpoint`,
+      );
+      await flushLog();
+      return 1;
+    }
+    throw error;
+  } finally {
+    try {
+      Deno.removeSignalListener("SIGINT", onSignal);
+    } catch { /* as above */ }
+  }
+  if (terminal) console.log();
+  await checkpoint();
+  const trainMs = performance.now() - loopStart;
+  if (interrupted) {
+    console.log(
+      `interrupted at step ${trainer.step}; checkpoint saved. Continue with --resume ${runDir}`,
+    );
+    return 130;
+  }
+
+  // Samples with the EMA weights and the staged sampler.
+  const plan = planForTraining(train, sampleSteps);
+  const ema = trainer.emaModel(createRng(1));
+  const samples = await drawSamples(ema, {
+    plan,
+    prediction: trainer.target,
+    count: sampleCount,
+    seed: settings.seed + 7,
+  });
+  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
+  await writeSamples(runDir, samples, shape);
+  const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, heldOut);
+  const totalMs = performance.now() - started;
+  const summary = {
+    run: runDir,
+    steps: trainer.step,
+    backend: backend.description,
+    parameters: model.params.count(),
+    mflopsPerFrame: model.flopsPerFrame(train.frames) / 1e6,
+    msPerStep: trainMs / Math.max(1, trainer.step - firstStep),
+    trainSeconds: trainMs / 1000,
+    samplingMs: samples.ms,
+    totalSeconds: totalMs / 1000,
+    finalValidation: validation.at(-1)?.losses,
+    motion,
+  };
+  await writeFileAtomic(`${runDir}/summary.json`, JSON.stringify(summary, null, 1));
+  await writeReport(`${runDir}/report.html`, {
+    title: `train-small: ${settings.dataset}, ${train.mode} (K = ${train.stages}), ${train.form}`,
+    subtitle: `${new Date().toISOString()} · ${backend.description} · ${trainer.step} steps in ${
+      (trainMs / 1000).toFixed(0)
+    } s`,
+    losses,
+    validation,
+    samples,
+    shape,
+    motion,
+    config: {
+      ...train,
+      model: modelConfig,
+      dataset: settings.dataset,
+      videos: settings.videos,
+      seed: settings.seed,
+      sampleSteps,
+    },
+    timings: {
+      "dataset (ms)": Math.round(dataMs),
+      "training (s)": Number((trainMs / 1000).toFixed(1)),
+      "ms per step": Number(summary.msPerStep.toFixed(1)),
+      "sampling (ms)": Math.round(samples.ms),
+      "total (s)": Number((totalMs / 1000).toFixed(1)),
+      parameters: model.params.count(),
+      "MFLOP per frame": Number(summary.mflopsPerFrame.toFixed(2)),
+    },
+  });
+  ema.params.dispose();
+  console.log(
+    `done in ${formatDuration(totalMs / 1000)}: ${trainer.step} steps at ${
+      summary.msPerStep.toFixed(0)
+    } ms/step; ` +
+      `sampled ${sampleCount} videos in ${samples.ms.toFixed(0)} ms`,
+  );
+  if (motion) {
+    console.log(
+      `objects/frame: samples ${motion.samples.objectsPerFrame.toFixed(2)}, real ${
+        motion.real.objectsPerFrame.toFixed(2)
+      }; ` +
+        `constant-velocity residual (median px): samples ${
+          motion.samples.residualMedian.toFixed(2)
+        }, ` +
+        `real ${motion.real.residualMedian.toFixed(2)}, ground truth ${
+          motion.truth.residualMedian.toFixed(2)
+        }`,
+    );
+  }
+  console.log(
+    `wrote ${runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif, stages.png, report.html}`,
+  );
+  return 0;
+}
+
+if (import.meta.main) await runTask(main);

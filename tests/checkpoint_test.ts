@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import {
+  CheckpointError,
+  createDenoiser,
+  denoiserConfig,
+  initBackend,
+  loadWeights,
+  readCheckpoint,
+  restoreTrainer,
+  saveCheckpoint,
+  type TrainConfig,
+  Trainer,
+} from "../lib/nn/mod.ts";
+import { createRng } from "../lib/mod.ts";
+
+const modelConfig = denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 4 });
+const config: TrainConfig = {
+  mode: "pyramid",
+  form: "ddim",
+  stages: 2,
+  frames: 4,
+  batch: 2,
+  steps: 8,
+  learningRate: 2e-3,
+  warmup: 2,
+  clip: 1,
+  emaDecay: 0.9,
+  align: true,
+};
+const dataset = createRng(77).fillNormal(new Float32Array(6 * 4 * 256)).map(Math.tanh);
+
+/** Draws the batch from the trainer's own RNG, as train-small does. */
+function batch(trainer: Trainer): Float32Array {
+  const out = new Float32Array(2 * 4 * 256);
+  for (let b = 0; b < 2; b++) {
+    const n = trainer.rng.integer(6);
+    out.set(dataset.subarray(n * 1024, (n + 1) * 1024), b * 1024);
+  }
+  return out;
+}
+
+async function flat(map: Map<string, tf.Variable>): Promise<Float32Array[]> {
+  return await Promise.all(
+    [...map.values()].map(async (v) => Float32Array.from(await v.data() as Float32Array)),
+  );
+}
+
+Deno.test("resuming from a checkpoint continues exactly: 2N steps straight = N + N with a resume", async () => {
+  await initBackend("wasm");
+  const N = 4;
+  const straight = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
+  const lossesStraight: number[] = [];
+  for (let i = 0; i < 2 * N; i++) {
+    lossesStraight.push((await straight.trainStep(batch(straight))).loss);
+  }
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
+    const losses: number[] = [];
+    for (let i = 0; i < N; i++) losses.push((await first.trainStep(batch(first))).loss);
+    await saveCheckpoint(`${dir}/ckpt`, first, { note: "half-way" });
+    first.dispose();
+    first.model.params.dispose();
+
+    const checkpoint = await readCheckpoint(`${dir}/ckpt`);
+    assert.equal(checkpoint.manifest.step, N);
+    assert.deepEqual(checkpoint.manifest.extra, { note: "half-way" });
+    // A fresh model with other initial weights and another RNG: everything must come from disk.
+    const resumed = new Trainer(
+      checkpoint.manifest.train,
+      createDenoiser(checkpoint.manifest.model, createRng(99)),
+      createRng(98),
+    );
+    restoreTrainer(resumed, checkpoint);
+    for (let i = 0; i < N; i++) losses.push((await resumed.trainStep(batch(resumed))).loss);
+
+    assert.deepEqual(losses, lossesStraight);
+    assert.deepEqual(
+      await flat(resumed.model.params.variables),
+      await flat(straight.model.params.variables),
+    );
+    assert.deepEqual(resumed.state.ema, straight.state.ema);
+    assert.deepEqual(resumed.state.m, straight.state.m);
+    assert.deepEqual(resumed.state.v, straight.state.v);
+
+    const sampler = createDenoiser(modelConfig, createRng(5));
+    loadWeights(sampler, checkpoint, "ema");
+    const emaOnDisk = checkpoint.values.ema.get("stem.w")!;
+    assert.deepEqual(await sampler.params.get("stem.w").data(), emaOnDisk);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a missing, truncated, foreign or mismatched checkpoint is a clear CheckpointError", async () => {
+  await initBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    const trainer = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
+    await saveCheckpoint(`${dir}/c`, trainer);
+    await assert.rejects(readCheckpoint(`${dir}/none`), /checkpoint .*none: missing/);
+    const bytes = await Deno.readFile(`${dir}/c/tensors.bin`);
+    await Deno.writeFile(`${dir}/c/tensors.bin`, bytes.subarray(0, bytes.length - 4));
+    await assert.rejects(readCheckpoint(`${dir}/c`), (e: Error) => {
+      assert.ok(e instanceof CheckpointError);
+      assert.match(e.message, /tensors\.bin has \d+ bytes, expected \d+ \(truncated or corrupt\)/);
+      return true;
+    });
+    await Deno.writeFile(`${dir}/c/tensors.bin`, bytes);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/c/checkpoint.json`));
+    await Deno.writeTextFile(
+      `${dir}/c/checkpoint.json`,
+      JSON.stringify({ ...manifest, version: 2 }),
+    );
+    await assert.rejects(
+      readCheckpoint(`${dir}/c`),
+      /version 2 is not supported; this build reads version 1/,
+    );
+    await Deno.writeTextFile(`${dir}/c/checkpoint.json`, "{");
+    await assert.rejects(readCheckpoint(`${dir}/c`), /checkpoint\.json is not valid JSON/);
+    await Deno.writeTextFile(`${dir}/c/checkpoint.json`, JSON.stringify(manifest));
+    const wider = createDenoiser(
+      denoiserConfig({ height: 16, width: 16, widths: [16, 16], patch: 4 }),
+      createRng(1),
+    );
+    assert.throws(
+      () => loadWeights(wider, readCheckpointSync(manifest, bytes)),
+      /parameter stem\.w has \d+ values, the model needs \d+/,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["c"],
+      "no temporary directories left",
+    );
+    trainer.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function readCheckpointSync(
+  manifest: { tensors: { group: string; name: string; shape: number[]; offset: number }[] },
+  bytes: Uint8Array,
+) {
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const values = {
+    weights: new Map(),
+    ema: new Map(),
+    "adam.m": new Map(),
+    "adam.v": new Map(),
+  } as Record<string, Map<string, Float32Array>>;
+  for (const t of manifest.tensors) {
+    values[t.group].set(
+      t.name,
+      all.subarray(t.offset, t.offset + t.shape.reduce((a, b) => a * b, 1)),
+    );
+  }
+  // deno-lint-ignore no-explicit-any
+  return { manifest: manifest as any, values: values as any };
+}

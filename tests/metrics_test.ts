@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { findObjects, motionStats, trackPositions } from "../lib/metrics/tracking.ts";
+import { assertClose } from "./helpers.ts";
+
+function discFrame(centres: [number, number, number][], size = 32): Uint8Array {
+  const frame = new Uint8Array(size * size);
+  for (let i = 0; i < size; i++) {
+    for (let j = 0; j < size; j++) {
+      let v = 0;
+      for (const [x, y, r] of centres) {
+        v = Math.max(v, Math.min(1, Math.max(0, r + 0.5 - Math.hypot(j + 0.5 - x, i + 0.5 - y))));
+      }
+      frame[i * size + j] = Math.round(255 * v);
+    }
+  }
+  return frame;
+}
+
+Deno.test("findObjects() finds separate discs at their centres and ignores specks", () => {
+  const frame = discFrame([[8, 8, 3], [24.5, 20.25, 4]]);
+  frame[31 * 32 + 31] = 255; // a one-pixel speck, below minArea
+  const found = findObjects(frame, { height: 32, width: 32 }).sort((a, b) => a.x - b.x);
+  assert.equal(found.length, 2);
+  assertClose(found[0].x, 8, 1e-9);
+  assertClose(found[0].y, 8, 1e-9);
+  assertClose(found[1].x, 24.5, 0.05);
+  assertClose(found[1].y, 20.25, 0.05);
+});
+
+Deno.test("motionStats() gives zero residual and the exact speed for constant-velocity tracks", () => {
+  const video = Array.from(
+    { length: 10 },
+    (_, f) => [{ x: 5 + 1.5 * f, y: 20 - 2 * f }, { x: 28 - f, y: 4 + 0.5 * f }],
+  );
+  const stats = motionStats([video]);
+  assertClose(stats.residualMedian, 0, 1e-12);
+  assertClose(stats.residualMean, 0, 1e-12);
+  assertClose(stats.speed, (2.5 + Math.hypot(1, 0.5)) / 2, 1e-12);
+  assert.equal(stats.objectsPerFrame, 2);
+  assert.equal(stats.countStability, 1);
+  assert.equal(stats.linkedFraction, 1);
+});
+
+Deno.test("motionStats() links crossing objects by minimum total distance, not by list order", () => {
+  // The lists swap order every frame; a naive index link would see jumps of ~20 px.
+  const video = Array.from({ length: 6 }, (_, f) => {
+    const a = { x: 4 + f, y: 10 }, b = { x: 24 - f, y: 22 };
+    return f % 2 ? [a, b] : [b, a];
+  });
+  const stats = motionStats([video]);
+  assertClose(stats.speed, 1, 1e-12);
+  assertClose(stats.residualMean, 0, 1e-12);
+});
+
+Deno.test("motionStats() sees a bounce and a jump as residual and breaks links beyond maxJump", () => {
+  const bounce = [0, 1, 2, 3, 2, 1].map((x) => [{ x: 10 + 2 * x, y: 10 }]);
+  const s = motionStats([bounce]);
+  assert.ok(s.residualMean > 0.9 && s.residualMedian === 0, JSON.stringify(s));
+  const teleport = [[{ x: 2, y: 2 }], [{ x: 3, y: 2 }], [{ x: 30, y: 30 }]];
+  assert.equal(motionStats([teleport]).linkedFraction, 0.5);
+});
+
+Deno.test("trackPositions() skips absent objects (NaN)", () => {
+  const tracks = new Float32Array([1, 2, 3, 4, NaN, NaN, NaN, NaN]);
+  const p = trackPositions(tracks, { count: 1, maxObjects: 2, frames: 2 });
+  assert.deepEqual(p, [[[{ x: 1, y: 2 }], [{ x: 3, y: 4 }]]]);
+});

@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import { datasetFileName, datasetParams, encodeDataset, generateDataset } from "../lib/data/mod.ts";
+import { checkInChromium } from "../lib/viz/mod.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function task(script: string, args: string[], cwd: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `--config=${root}deno.json`, `${root}tasks/${script}`, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+const TINY = [
+  "--size=16",
+  "--frames=8",
+  "--stages=2",
+  "--videos=16",
+  "--batch=2",
+  "--widths=8,16",
+  "--checkpoint-every=3",
+  "--samples=2",
+  "--sample-steps=4",
+  "--log-every=1",
+];
+
+const hasChromium = (() => {
+  try {
+    return Deno.statSync("/usr/bin/chromium").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test("train-small runs end to end, resumes, and sample draws from its checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await task("train_small.ts", [...TINY, "--steps=6", "--out=run"], dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /step 6\/6 loss/);
+    for (
+      const f of [
+        "checkpoint/checkpoint.json",
+        "checkpoint/tensors.bin",
+        "metrics.jsonl",
+        "samples.png",
+        "sample-1.gif",
+        "stages.png",
+        "trajectory.json",
+        "summary.json",
+        "report.html",
+      ]
+    ) {
+      assert.ok(Deno.statSync(`${dir}/run/${f}`).size > 0, f);
+    }
+    const summary = JSON.parse(await Deno.readTextFile(`${dir}/run/summary.json`));
+    assert.equal(summary.steps, 6);
+    assert.ok(
+      summary.motion.truth.residualMedian < 1e-3,
+      "ground-truth tracks fly straight between bounces",
+    );
+    const trajectory = JSON.parse(await Deno.readTextFile(`${dir}/run/trajectory.json`));
+    assert.deepEqual([...new Set(trajectory.steps.map((s: { frames: number }) => s.frames))], [
+      4,
+      8,
+    ]);
+    if (hasChromium) {
+      const check = await checkInChromium(`${dir}/run/report.html`);
+      assert.deepEqual(check.errors, []);
+      assert.equal(check.plotsDrawn, check.plotsExpected);
+      assert.ok(check.plotsDrawn >= 3);
+    }
+
+    const refused = await task("train_small.ts", [...TINY, "--steps=6", "--out=run"], dir);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /run already holds a run; continue it with --resume run/);
+
+    const resumed = await task("train_small.ts", [
+      "--resume=run",
+      "--steps=9",
+      "--samples=2",
+      "--sample-steps=4",
+      "--log-every=1",
+    ], dir);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /resuming run at step 6 of 9/);
+    const steps = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n").map((
+      l,
+    ) => JSON.parse(l))
+      .filter((r) => r.type === "train").map((r) => r.step);
+    assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    const changed = await task("train_small.ts", ["--resume=run", "--batch=8"], dir);
+    assert.equal(changed.code, 2);
+    assert.match(changed.stderr, /--resume continues with the checkpoint's settings; drop --batch/);
+
+    const sampled = await task("sample.ts", [
+      "--checkpoint=run",
+      "--count=2",
+      "--steps=4",
+      "--trajectory",
+      "--out=s",
+    ], dir);
+    assert.equal(sampled.code, 0, sampled.stderr);
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/s/sampling.json`));
+    assert.equal(info.step, 9);
+    const stagesPng = Deno.statSync(`${dir}/s/stages.png`).size;
+    assert.ok(stagesPng > 0);
+    const vanilla = await task("sample.ts", [
+      "--checkpoint=run/checkpoint",
+      "--count=1",
+      "--steps=2",
+      "--vanilla",
+      "--out=v",
+    ], dir);
+    assert.equal(vanilla.code, 0, vanilla.stderr);
+    const vt = JSON.parse(await Deno.readTextFile(`${dir}/v/trajectory.json`));
+    assert.deepEqual(vt.steps.map((s: { frames: number }) => s.frames), [8, 8]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad input: one clear line, exit code 2, nothing written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [string, string[], RegExp][] = [
+      ["train_small.ts", ["--bogus"], /^error: Unknown option '--bogus'/],
+      [
+        "train_small.ts",
+        ["--frames=18"],
+        /--frames must be divisible by 2\^2 = 4 for 3 stages; got 18/,
+      ],
+      ["train_small.ts", ["--size=40"], /--size must be a multiple of 16; got 40/],
+      ["train_small.ts", ["--size=8"], /--size must be an integer in \[16, 256\]; got "8"/],
+      ["train_small.ts", ["--form=ddpm"], /--form must be one of fm, ddim; got "ddpm"/],
+      ["train_small.ts", ["--steps=-1"], /--steps must be an integer in \[1, 10000000\]; got "-1"/],
+      ["train_small.ts", ["--resume=nowhere"], /--resume nowhere: no checkpoint there/],
+      [
+        "train_small.ts",
+        ["--backend=tpu"],
+        /--backend must be one of auto, wasm, cpu, webgpu, tensorflow; got "tpu"/,
+      ],
+      ["sample.ts", [], /--checkpoint DIR is required/],
+      ["sample.ts", ["--checkpoint=nowhere"], /checkpoint nowhere: missing/],
+    ];
+    for (const [script, args, pattern] of cases) {
+      const r = await task(script, [...args, "--out=out"], dir);
+      assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `one line for ${args}`);
+    }
+    // A cached dataset file of another format version.
+    const params = datasetParams({
+      kind: "balls",
+      count: 16,
+      frames: 8,
+      height: 16,
+      width: 16,
+      seed: 0,
+    });
+    const bytes = encodeDataset(generateDataset(params));
+    const at = new TextDecoder("latin1").decode(bytes.subarray(0, 4096)).indexOf('"version":1');
+    bytes.set(new TextEncoder().encode('"version":7'), at);
+    await Deno.mkdir(`${dir}/data/generated`, { recursive: true });
+    await Deno.writeFile(`${dir}/data/generated/${datasetFileName(params)}`, bytes);
+    const r = await task("train_small.ts", [...TINY, "--steps=2", "--out=out"], dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /format version 7 is not supported; this build reads version 1/);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["data"],
+      "no output folder was made",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
