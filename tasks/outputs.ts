@@ -34,6 +34,7 @@ import {
   renderReport,
   type ReportSection,
   trajectoryFigure,
+  validationFigure,
 } from "../lib/viz/mod.ts";
 
 /** Samples drawn by {@link drawSamples}. */
@@ -248,24 +249,7 @@ export async function writeReport(path: string, report: {
   const sections: ReportSection[] = [];
   const figures: PlotlyFigure[] = [];
   if (report.losses.length > 0) figures.push(lossFigure(report.losses));
-  if (report.validation.length > 0) {
-    const ks = Object.keys(report.validation[0].losses).map(Number).sort((a, b) => b - a);
-    figures.push({
-      data: ks.map((k) => ({
-        type: "scatter",
-        mode: "lines+markers",
-        name: `held-out, stage k = ${k}`,
-        x: report.validation.map((v) => v.step),
-        y: report.validation.map((v) => v.losses[k]),
-      })),
-      layout: {
-        title: { text: "Held-out loss by stage (fixed videos, noise and times)" },
-        xaxis: { title: { text: "step" } },
-        yaxis: { title: { text: "MSE" }, type: "log" },
-        height: 320,
-      },
-    });
-  }
+  if (report.validation.length > 0) figures.push(validationFigure(report.validation));
   sections.push({ heading: "Training", figures });
   sections.push({
     heading: "Samples",

@@ -17,6 +17,7 @@ import {
   lossFigure,
   renderReport,
   trajectoryFigure,
+  validationFigure,
 } from "../lib/viz/mod.ts";
 
 function decodePng(bytes: Uint8Array): { width: number; height: number; pixels: Uint8Array } {
@@ -196,6 +197,19 @@ Deno.test("trajectoryFigure() draws each jump at its step and σ levels; lossFig
   assert.deepEqual(loss.data.map((d) => d.name), ["stage k = 3", "stage k = 1"]);
   assert.deepEqual(loss.data[1].y, [1, 0.75]);
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(fig)));
+  const held = validationFigure([{ step: 10, losses: { 1: 0.3, 3: 0.1 } }, {
+    step: 20,
+    losses: { 1: 0.2, 3: 0.05 },
+  }]);
+  assert.deepEqual(held.data.map((d) => [d.name, d.y]), [["held-out, stage k = 3", [0.1, 0.05]], [
+    "held-out, stage k = 1",
+    [0.3, 0.2],
+  ]]);
+  assert.deepEqual(
+    held.data.map((d) => d.line),
+    loss.data.map((d) => d.line),
+    "one colour per stage in both figures",
+  );
 });
 
 const hasChromium = (() => {

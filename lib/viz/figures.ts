@@ -69,6 +69,40 @@ export function lossFigure(
 }
 
 /**
+ * Held-out loss by stage over training (one trace per stage, the same colours as
+ * {@link lossFigure}).
+ *
+ * @param records per evaluation, the step and the loss per stage index k
+ * @param options `title`
+ * @returns the figure
+ */
+export function validationFigure(
+  records: { step: number; losses: Record<number, number> }[],
+  options: { title?: string } = {},
+): PlotlyFigure {
+  const ks = [...new Set(records.flatMap((r) => Object.keys(r.losses).map(Number)))].sort((a, b) =>
+    b - a
+  );
+  return {
+    data: ks.map((k) => ({
+      type: "scatter",
+      mode: "lines+markers",
+      name: `held-out, stage k = ${k}`,
+      x: records.map((r) => r.step),
+      y: records.map((r) => r.losses[k] ?? null),
+      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
+    })),
+    layout: {
+      title: { text: options.title ?? "Held-out loss by stage (fixed videos, noise and times)" },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: "MSE" }, type: "log" },
+      height: 320,
+      margin: { t: 50, r: 20, b: 50, l: 60 },
+    },
+  };
+}
+
+/**
  * A staged sampler's trajectory: the noise level σ(t) at every step (left axis), the frame count
  * (right axis), and each renoising jump σ(e_k) → σ(s_{k−1}) marked.
  *
