@@ -156,6 +156,28 @@ Deno.test("both denoisers accept F/4, F/2 and F frames, keep the shape, and leak
   }
 });
 
+Deno.test("the U-Net's FLOPs per frame equal a count over its conv and projection weights", async () => {
+  await initBackend("cpu");
+  for (const widths of [[32, 48, 64], [8, 16], [8, 16, 16, 24]]) {
+    const config = denoiserConfig({ height: 32, width: 32, widths, patch: 2 });
+    const model = createDenoiser(config, createRng(1));
+    const pixels0 = (32 / 2) ** 2;
+    let macs = 0;
+    for (const { name, shape } of model.params.specs()) {
+      if (!name.endsWith(".w") || name.startsWith("cond.") || name.endsWith(".cond.w")) continue;
+      const level = /^(stem|out)/.test(name)
+        ? 0
+        : name.startsWith("mid")
+        ? widths.length - 1
+        : Number(name.match(/^(?:down|up)(\d)/)![1]) + (name.includes(".to.") ? 1 : 0);
+      macs += (pixels0 / 4 ** level) * shape.reduce((a, b) => a * b, 1);
+    }
+    assert.equal(model.flopsPerFrame(16), 2 * macs);
+    assert.equal(model.flopsPerFrame(4), model.flopsPerFrame(16), "a frame-linear network");
+    model.params.dispose();
+  }
+});
+
 Deno.test("the denoiser's output depends on t, the stage and the frame positions", async () => {
   await initBackend("wasm");
   const model = createDenoiser(tinyModel(), createRng(2));

@@ -301,18 +301,17 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
       return tf.reshape(fromPatches(h, patch), x.shape);
     });
 
+  /** Convolutions and channel projections (norms, activations and conditioning left out). */
   const flopsPerFrame = (): number => {
-    const pixels0 = (config.height / patch) * (config.width / patch);
-    let macs = pixels0 * 9 * pc * widths[0] * 2; // stem and out
-    const blockMacs = (c: number, px: number) => px * c * (c * 9 * 2 + c * 3) + px * 0;
+    const pixels = (level: number) => (config.height / patch) * (config.width / patch) / 4 ** level;
+    const block = (c: number) => 2 * 9 * c * c + 3 * c * c;
+    const last = widths.length - 1;
+    let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
     widths.forEach((c, i) => {
-      const px = pixels0 / 4 ** i;
-      macs += blockMacs(c, px) * (i + 1 < widths.length ? 2 : 1);
-      if (i + 1 < widths.length) {
-        macs += (px / 4) * c * widths[i + 1] * 2 + (px / 4) * widths[i + 1] * c * 0;
-      }
+      macs += pixels(i) * block(c) * (i < last ? 2 : 1); // down and up blocks
+      if (i < last) macs += pixels(i + 1) * c * widths[i + 1] + pixels(i) * widths[i + 1] * c; // to, from
     });
-    macs += blockMacs(widths[widths.length - 1], pixels0 / 4 ** (widths.length - 1));
+    macs += pixels(last) * block(widths[last]); // mid
     return 2 * macs;
   };
   return { config, params: p, apply, flopsPerFrame };
