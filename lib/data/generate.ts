@@ -80,7 +80,8 @@ export function datasetParams(
   checkInt("minObjects", minObjects, 1, 8);
   checkInt("maxObjects", maxObjects, minObjects, 8);
   const scale = Math.min(height, width) / 32;
-  const sizeRange = init.sizeRange ?? [3 * scale, (kind === "glyphs" ? 6 : 5) * scale];
+  const sizeRange = init.sizeRange ??
+    [Math.max(1, 3 * scale), Math.max(1.5, (kind === "glyphs" ? 6 : 5) * scale)];
   const speedRange = init.speedRange ?? [1 * scale, 2.5 * scale];
   if (
     !(sizeRange[0] >= 1 && sizeRange[1] >= sizeRange[0] &&

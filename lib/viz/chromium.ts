@@ -11,8 +11,10 @@ export interface BrowserCheck {
   plotsDrawn: number;
   /** Plots it meant to draw (`data-plots-expected`). */
   plotsExpected: number;
-  /** Plotly SVG roots in the final DOM. */
+  /** Plotly SVG roots in the final DOM (several per plot). */
   svgCount: number;
+  /** Elements Plotly has drawn into (class `js-plotly-plot`), one per plot. */
+  drawnPlots: number;
   /** Script errors caught on the page and console errors Chromium logged. */
   errors: string[];
 }
@@ -69,6 +71,7 @@ export async function checkInChromium(
       plotsDrawn: Number(attr("data-plots-drawn") ?? 0),
       plotsExpected: Number(attr("data-plots-expected") ?? NaN),
       svgCount: (dom.match(/class="main-svg"/g) ?? []).length,
+      drawnPlots: (dom.match(/class="[^"]*\bjs-plotly-plot\b[^"]*"/g) ?? []).length,
       errors,
     };
   } finally {

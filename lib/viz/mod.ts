@@ -10,3 +10,4 @@ export * from "./report.ts";
 export * from "./png.ts";
 export * from "./gif.ts";
 export * from "./chromium.ts";
+export * from "./display.ts";
