@@ -18,6 +18,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
+import { TRAIN_SMALL } from "../tasks/defaults.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -56,19 +57,7 @@ const candidates: [string, DenoiserConfig][] = [
     }),
   ],
 ];
-const train: TrainConfig = {
-  mode: "pyramid",
-  form: "fm",
-  stages: 3,
-  frames: 16,
-  batch: 4,
-  steps: 1400,
-  learningRate: 2e-3,
-  warmup: 100,
-  clip: 1,
-  emaDecay: 0.995,
-  align: true,
-};
+const train: TrainConfig = { ...TRAIN_SMALL, batch: 4, warmup: 100 };
 console.log(
   `backend ${backend.description}, ${seconds} s per candidate, balls 16×32×32, pyramid K = 3, fm, batch 4\n`,
 );

@@ -15,30 +15,18 @@
 import { datasetParams, generateDataset, toModelSpace } from "../lib/data/mod.ts";
 import {
   createDenoiser,
-  denoiserConfig,
   initBackend,
   modelPredict,
   planForTraining,
   type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
+import { TRAIN_SMALL, trainSmallModel } from "../tasks/defaults.ts";
 import { costFraction, createRng, sampleStaged, speedupBound } from "../lib/mod.ts";
 
 const backend = await initBackend();
-const config: TrainConfig = {
-  mode: "pyramid",
-  form: "fm",
-  stages: 3,
-  frames: 16,
-  batch: 8,
-  steps: 900,
-  learningRate: 2e-3,
-  warmup: 60,
-  clip: 1,
-  emaDecay: 0.995,
-  align: true,
-};
-const modelConfig = denoiserConfig({ height: 32, width: 32, widths: [32, 48, 64], patch: 4 });
+const config: TrainConfig = { ...TRAIN_SMALL };
+const modelConfig = trainSmallModel();
 const dataset = generateDataset(datasetParams({ kind: "balls", count: 64, seed: 0 }));
 const x0 = toModelSpace(dataset, [0, 1, 2, 3, 4, 5, 6, 7]);
 const pyramidPlan = planForTraining(config, 30),

@@ -14,13 +14,13 @@ import { parseArgs } from "node:util";
 import { datasetParams, generateDataset, toModelSpace } from "../lib/data/mod.ts";
 import {
   createDenoiser,
-  denoiserConfig,
   initBackend,
   modelPredict,
   planForTraining,
   type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
+import { TRAIN_SMALL, trainSmallModel } from "../tasks/defaults.ts";
 import { costFraction, createRng, sampleStaged, speedupBound } from "../lib/mod.ts";
 
 const { values } = parseArgs({
@@ -31,20 +31,8 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds ?? 9);
 const batch = Number(values.batch ?? 8);
 const backend = await initBackend();
-const config: TrainConfig = {
-  mode: "pyramid",
-  form: "fm",
-  stages: 3,
-  frames: 16,
-  batch,
-  steps: 1000,
-  learningRate: 2e-3,
-  warmup: 100,
-  clip: 1,
-  emaDecay: 0.995,
-  align: true,
-};
-const modelConfig = denoiserConfig({ height: 32, width: 32, widths: [32, 48, 64], patch: 4 });
+const config: TrainConfig = { ...TRAIN_SMALL, batch };
+const modelConfig = trainSmallModel();
 const dataset = generateDataset(datasetParams({ kind: "balls", count: 64, seed: 0 }));
 const x0 = toModelSpace(dataset, Array.from({ length: batch }, (_, i) => i));
 const pyramidPlan = planForTraining(config, 30);

@@ -66,6 +66,23 @@ export function helpText(usage: string, spec: Record<string, FlagSpec>): string 
   return `${usage}\n\n${rows.join("\n")}`;
 }
 
+function rangeFlag(
+  kind: "integer" | "number",
+  [name, value, fallback, min, max]: [string, unknown, number, number, number],
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  const valid = kind === "integer" ? Number.isInteger(n) : Number.isFinite(n);
+  if (typeof value !== "string" || value.trim() === "" || !valid || n < min || n > max) {
+    throw new UsageError(
+      `--${name} must be ${
+        kind === "integer" ? "an integer" : "a number"
+      } in [${min}, ${max}]; got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
 /**
  * Reads an integer flag in a range.
  *
@@ -83,16 +100,7 @@ export function intFlag(
   min: number,
   max: number,
 ): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (
-    typeof value !== "string" || value.trim() === "" || !Number.isInteger(n) || n < min || n > max
-  ) {
-    throw new UsageError(
-      `--${name} must be an integer in [${min}, ${max}]; got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
+  return rangeFlag("integer", [name, value, fallback, min, max]);
 }
 
 /**
@@ -112,16 +120,7 @@ export function numberFlag(
   min: number,
   max: number,
 ): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (
-    typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n < min || n > max
-  ) {
-    throw new UsageError(
-      `--${name} must be a number in [${min}, ${max}]; got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
+  return rangeFlag("number", [name, value, fallback, min, max]);
 }
 
 /**

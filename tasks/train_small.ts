@@ -40,6 +40,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { compareMotion, drawSamples, writeReport, writeSamples } from "./outputs.ts";
+import { TRAIN_SMALL } from "./defaults.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   dataset: {
@@ -47,9 +48,13 @@ const FLAGS: Record<string, FlagSpec> = {
     help: `procedural dataset: ${DATASET_KINDS.join(" | ")}`,
     default: "balls",
   },
-  frames: { type: "string", help: "frames per video F (divisible by 2^(stages−1))", default: "16" },
+  frames: {
+    type: "string",
+    help: "frames per video F (divisible by 2^(stages−1))",
+    default: String(TRAIN_SMALL.frames),
+  },
   size: { type: "string", help: "frame height and width (a multiple of 16)", default: "32" },
-  stages: { type: "string", help: "pyramid stages K (1–4)", default: "3" },
+  stages: { type: "string", help: "pyramid stages K (1–4)", default: String(TRAIN_SMALL.stages) },
   form: { type: "string", help: "diffusion form: fm (flow matching) | ddim", default: "fm" },
   mode: {
     type: "string",
@@ -57,12 +62,16 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "pyramid",
   },
   "no-align": { type: "boolean", help: "turn data-noise alignment off (on by default)" },
-  batch: { type: "string", help: "videos per batch", default: "8" },
-  steps: { type: "string", help: "optimiser steps", default: "900" },
-  lr: { type: "string", help: "peak learning rate", default: "0.002" },
-  warmup: { type: "string", help: "learning-rate warm-up steps", default: "60" },
-  clip: { type: "string", help: "gradient global-norm clip", default: "1" },
-  ema: { type: "string", help: "EMA decay of the weights", default: "0.995" },
+  batch: { type: "string", help: "videos per batch", default: String(TRAIN_SMALL.batch) },
+  steps: { type: "string", help: "optimiser steps", default: String(TRAIN_SMALL.steps) },
+  lr: { type: "string", help: "peak learning rate", default: String(TRAIN_SMALL.learningRate) },
+  warmup: {
+    type: "string",
+    help: "learning-rate warm-up steps",
+    default: String(TRAIN_SMALL.warmup),
+  },
+  clip: { type: "string", help: "gradient global-norm clip", default: String(TRAIN_SMALL.clip) },
+  ema: { type: "string", help: "EMA decay of the weights", default: String(TRAIN_SMALL.emaDecay) },
   arch: { type: "string", help: "denoiser: unet | transformer", default: "unet" },
   widths: {
     type: "string",
@@ -122,9 +131,9 @@ interface RunSettings {
 
 function settingsFromFlags(v: Record<string, string | boolean | undefined>): RunSettings {
   const dataset = choiceFlag("dataset", v.dataset, "balls", DATASET_KINDS);
-  const frames = intFlag("frames", v.frames, 16, 2, 256);
+  const frames = intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256);
   const size = intFlag("size", v.size, 32, 16, 256);
-  const stages = intFlag("stages", v.stages, 3, 1, 4);
+  const stages = intFlag("stages", v.stages, TRAIN_SMALL.stages, 1, 4);
   const form = choiceFlag("form", v.form, "fm", ["fm", "ddim"] as const);
   const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
   if (mode === "pyramid" && frames % 2 ** (stages - 1) !== 0) {
@@ -147,18 +156,18 @@ function settingsFromFlags(v: Record<string, string | boolean | undefined>): Run
     );
   }
   const arch = choiceFlag("arch", v.arch, "unet", ["unet", "transformer"] as const);
-  const steps = intFlag("steps", v.steps, 900, 1, 10_000_000);
+  const steps = intFlag("steps", v.steps, TRAIN_SMALL.steps, 1, 10_000_000);
   const train: TrainConfig = {
     mode,
     form,
     stages: mode === "vanilla" ? 1 : stages,
     frames,
-    batch: intFlag("batch", v.batch, 8, 1, 256),
+    batch: intFlag("batch", v.batch, TRAIN_SMALL.batch, 1, 256),
     steps,
-    learningRate: numberFlag("lr", v.lr, 2e-3, 1e-6, 1),
-    warmup: intFlag("warmup", v.warmup, 60, 0, 1_000_000),
-    clip: numberFlag("clip", v.clip, 1, 1e-6, 1e6),
-    emaDecay: numberFlag("ema", v.ema, 0.995, 0, 0.999999),
+    learningRate: numberFlag("lr", v.lr, TRAIN_SMALL.learningRate, 1e-6, 1),
+    warmup: intFlag("warmup", v.warmup, TRAIN_SMALL.warmup, 0, 1_000_000),
+    clip: numberFlag("clip", v.clip, TRAIN_SMALL.clip, 1e-6, 1e6),
+    emaDecay: numberFlag("ema", v.ema, TRAIN_SMALL.emaDecay, 0, 0.999999),
     align: v["no-align"] !== true,
   };
   const model = denoiserConfig({

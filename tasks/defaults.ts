@@ -1,0 +1,39 @@
+/**
+ * The train-small defaults, shared by the task and the benchmarks that measure it.
+ *
+ * @module
+ */
+import { type DenoiserConfig, denoiserConfig, type TrainConfig } from "../lib/nn/mod.ts";
+
+/** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
+export const TRAIN_SMALL: Readonly<TrainConfig> = {
+  mode: "pyramid",
+  form: "fm",
+  stages: 3,
+  frames: 16,
+  batch: 8,
+  steps: 900,
+  learningRate: 2e-3,
+  warmup: 60,
+  clip: 1,
+  emaDecay: 0.995,
+  align: true,
+};
+
+/**
+ * train-small's default denoiser: the (2+1)D U-Net on 4 × 4 patches, widths 32-48-64.
+ *
+ * @param size frame height and width (default 32)
+ * @returns the config
+ */
+export function trainSmallModel(size = 32): DenoiserConfig {
+  return denoiserConfig({
+    architecture: "unet",
+    height: size,
+    width: size,
+    channels: 1,
+    widths: [32, 48, 64],
+    patch: 4,
+    maxStages: 4,
+  });
+}
