@@ -300,7 +300,7 @@ export async function writeReport(path: string, report: {
     table: {
       columns: ["setting", "value"],
       rows: [
-        ...Object.entries(report.config).map((
+        ...Object.entries(report.config).filter(([, v]) => v !== undefined).map((
           [k, v],
         ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
         ...Object.entries(report.timings).map(([k, v]) => [k, v]),

@@ -61,6 +61,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "pyramid | vanilla (one full-rate stage, same network)",
     default: "pyramid",
   },
+  "stage-weights": {
+    type: "string",
+    help: "how often each stage is drawn, coarsest first, e.g. 1,1,2",
+    default: "uniform",
+  },
   "no-align": { type: "boolean", help: "turn data-noise alignment off (on by default)" },
   batch: { type: "string", help: "videos per batch", default: String(TRAIN_SMALL.batch) },
   steps: { type: "string", help: "optimiser steps", default: String(TRAIN_SMALL.steps) },
@@ -103,6 +108,7 @@ const USAGE =
   "writes checkpoint/, samples, metrics.jsonl and report.html to the output folder.";
 
 const TRAINING_FLAGS = [
+  "stage-weights",
   "dataset",
   "frames",
   "size",
@@ -169,6 +175,7 @@ function settingsFromFlags(v: Record<string, string | boolean | undefined>): Run
     clip: numberFlag("clip", v.clip, TRAIN_SMALL.clip, 1e-6, 1e6),
     emaDecay: numberFlag("ema", v.ema, TRAIN_SMALL.emaDecay, 0, 0.999999),
     align: v["no-align"] !== true,
+    stageWeights: stageWeightsFlag(v["stage-weights"], mode === "vanilla" ? 1 : stages),
   };
   const model = denoiserConfig({
     architecture: arch,
@@ -186,6 +193,22 @@ function settingsFromFlags(v: Record<string, string | boolean | undefined>): Run
     videos: intFlag("videos", v.videos, 2048, 8, 1_000_000),
     seed: intFlag("seed", v.seed, 0, 0, 2 ** 31),
   };
+}
+
+function stageWeightsFlag(value: unknown, stages: number): number[] | undefined {
+  if (value === undefined) return undefined;
+  const weights = String(value).split(",").map(Number);
+  if (
+    weights.length !== stages || weights.some((w) => !Number.isFinite(w) || w < 0) ||
+    !weights.some((w) => w > 0)
+  ) {
+    throw new UsageError(
+      `--stage-weights must be ${stages} non-negative numbers, not all zero, coarsest stage first; got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return weights;
 }
 
 async function findCheckpoint(path: string): Promise<{ runDir: string; checkpointDir: string }> {
@@ -510,7 +533,7 @@ async function main(): Promise<number> {
     `done in ${formatDuration(totalMs / 1000)}: ${trainer.step} steps at ${
       summary.msPerStep.toFixed(0)
     } ms/step; ` +
-      `sampled ${sampleCount} videos in ${samples.ms.toFixed(0)} ms`,
+      `sampled ${sampleCount} video${sampleCount === 1 ? "" : "s"} in ${samples.ms.toFixed(0)} ms`,
   );
   if (motion) {
     console.log(

@@ -129,6 +129,42 @@ Deno.test("train-small runs end to end, resumes, and sample draws from its check
   }
 });
 
+Deno.test("train-small also runs vanilla, without alignment, with DDIM and weighted stages", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [i, extra] of [["--mode=vanilla", "--no-align"], [
+        "--form=ddim",
+        "--dataset=glyphs",
+        "--stage-weights=1,3",
+      ]].entries()
+    ) {
+      const r = await task(
+        "train_small.ts",
+        [...TINY, "--steps=2", `--out=run${i}`, ...extra],
+        dir,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const summary = JSON.parse(await Deno.readTextFile(`${dir}/run${i}/summary.json`));
+      assert.equal(summary.steps, 2);
+      const manifest = JSON.parse(
+        await Deno.readTextFile(`${dir}/run${i}/checkpoint/checkpoint.json`),
+      );
+      assert.equal(manifest.train.stages, i === 0 ? 1 : 2);
+      assert.equal(manifest.train.align, i !== 0);
+      assert.deepEqual(manifest.train.stageWeights, i === 0 ? undefined : [1, 3]);
+      const stages = new Set(
+        (await Deno.readTextFile(`${dir}/run${i}/metrics.jsonl`)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        ).filter((r) => r.type === "train").map((r) => r.k),
+      );
+      assert.ok([...stages].every((k) => k <= (i === 0 ? 1 : 2)));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("bad input: one clear line, exit code 2, nothing written", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -148,6 +184,11 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
         "train_small.ts",
         ["--backend=tpu"],
         /--backend must be one of auto, wasm, cpu, webgpu, tensorflow; got "tpu"/,
+      ],
+      [
+        "train_small.ts",
+        ["--stage-weights=1,2"],
+        /--stage-weights must be 3 non-negative numbers, not all zero/,
       ],
       ["sample.ts", [], /--checkpoint DIR is required/],
       ["sample.ts", ["--checkpoint=nowhere"], /checkpoint nowhere: missing/],

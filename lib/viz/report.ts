@@ -59,7 +59,7 @@ export function dataUri(bytes: Uint8Array, mime: string): string {
 }
 
 function cell(v: string | number): string {
-  return `<td>${escapeHtml(typeof v === "number" ? formatNumber(v) : v)}</td>`;
+  return `<td>${escapeHtml(typeof v === "number" ? formatNumber(v) : String(v))}</td>`;
 }
 
 function formatNumber(v: number): string {
