@@ -164,7 +164,7 @@ Deno.test("the U-Net's FLOPs per frame equal a count over its conv and projectio
     const pixels0 = (32 / 2) ** 2;
     let macs = 0;
     for (const { name, shape } of model.params.specs()) {
-      if (!name.endsWith(".w") || name.startsWith("cond.") || name.endsWith(".cond.w")) continue;
+      if (!name.endsWith(".w") || /^(cond|skip)\./.test(name) || name.endsWith(".cond.w")) continue;
       const level = /^(stem|out)/.test(name)
         ? 0
         : name.startsWith("mid")
