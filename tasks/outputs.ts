@@ -275,7 +275,8 @@ export async function writeReport(path: string, report: {
     sections.push({
       heading: "Objects tracked",
       text: [
-        "Objects are found in every frame (connected components above half intensity), linked between " +
+        "Objects are found in every frame (connected components seeded above half of full intensity and grown " +
+        "through pixels above an eighth of it), linked between " +
         "frames by exact assignment, and measured along their tracks. The constant-velocity residual " +
         "|c(f+1) − 2c(f) + c(f−1)| is 0 for free flight; bounces and jumps raise it. Real videos measured " +
         "the same way show the detector's own error against the generator's exact tracks.",
