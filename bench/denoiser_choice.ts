@@ -90,8 +90,6 @@ for (const [name, config] of candidates) {
         mean.toFixed(4)
       } |`,
   );
-  evaluator.dispose();
-  trainer.dispose();
   ema.params.dispose();
   model.params.dispose();
 }

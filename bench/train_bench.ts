@@ -19,9 +19,8 @@ import {
   modelPredict,
   planForTraining,
   type TrainConfig,
-  Trainer,
 } from "../lib/nn/mod.ts";
-import { TRAIN_SMALL, trainSmallModel } from "../tasks/defaults.ts";
+import { TRAIN_SMALL, trainersByStage, trainSmallModel } from "../tasks/defaults.ts";
 import { costFraction, createRng, sampleStaged, speedupBound } from "../lib/mod.ts";
 
 const backend = await initBackend();
@@ -38,17 +37,7 @@ console.log(
     `sampling speed-up ${speedupBound(pyramidPlan).toFixed(3)}×`,
 );
 
-function trainer(mode: "pyramid" | "vanilla", stage?: number): Trainer {
-  const weights = stage === undefined ? undefined : [0, 1, 2].map((i) => (i === stage ? 1 : 0));
-  return new Trainer(
-    { ...config, mode, stages: mode === "vanilla" ? 1 : 3, stageWeights: weights },
-    createDenoiser(modelConfig, createRng(1)),
-    createRng(2),
-  );
-}
-
-const vanilla = trainer("vanilla");
-const perStage = [0, 1, 2].map((i) => trainer("pyramid", i));
+const { vanilla, perStage } = trainersByStage(config);
 Deno.bench({
   name: "vanilla: 3 full-rate steps",
   group: "training step",

@@ -18,9 +18,8 @@ import {
   modelPredict,
   planForTraining,
   type TrainConfig,
-  Trainer,
 } from "../lib/nn/mod.ts";
-import { TRAIN_SMALL, trainSmallModel } from "../tasks/defaults.ts";
+import { TRAIN_SMALL, trainersByStage, trainSmallModel } from "../tasks/defaults.ts";
 import { costFraction, createRng, sampleStaged, speedupBound } from "../lib/mod.ts";
 
 const { values } = parseArgs({
@@ -48,19 +47,7 @@ const timed = async (f: () => Promise<unknown>) => {
   return performance.now() - t0;
 };
 
-const make = (mode: "pyramid" | "vanilla", stage?: number) =>
-  new Trainer(
-    {
-      ...config,
-      mode,
-      stages: mode === "vanilla" ? 1 : 3,
-      stageWeights: stage === undefined ? undefined : [0, 1, 2].map((i) => (i === stage ? 1 : 0)),
-    },
-    createDenoiser(modelConfig, createRng(1)),
-    createRng(2),
-  );
-const vanilla = make("vanilla");
-const perStage = [0, 1, 2].map((i) => make("pyramid", i));
+const { vanilla, perStage } = trainersByStage(config);
 for (const t of [vanilla, ...perStage]) await t.trainStep(x0); // warm-up
 const train = { vanilla: [] as number[], stages: [[], [], []] as number[][] };
 for (let r = 0; r < rounds; r++) {

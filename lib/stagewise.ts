@@ -388,6 +388,48 @@ export function trainingExample<D extends VideoData>(
 }
 
 /**
+ * Algorithm 2, step 2 (first half): draws a stage uniformly, or in proportion to `weights` given in
+ * run order.
+ *
+ * @param plan the plan
+ * @param rng the generator
+ * @param options optional `weights`: non-negative, one per stage in run order
+ * @returns the stage
+ */
+export function sampleStage(
+  plan: StagePlan,
+  rng: Rng,
+  options: { weights?: number[] } = {},
+): Stage {
+  const { weights } = options;
+  if (weights === undefined) return plan.stages[rng.integer(plan.stageCount)];
+  if (!Array.isArray(weights) || weights.length !== plan.stageCount) {
+    throw new RangeError(
+      `stage weights must have one entry per stage (${plan.stageCount}); got ${show(weights)}`,
+    );
+  }
+  weights.forEach((w, i) => checkFinite(`stage weights[${i}]`, w, 0));
+  const total = weights.reduce((x, y) => x + y, 0);
+  if (!(total > 0)) {
+    throw new RangeError(`stage weights must not all be zero; got ${show(weights)}`);
+  }
+  let u = rng.uniform() * total;
+  const index = weights.findIndex((w) => (u -= w) < 0);
+  return plan.stages[index < 0 ? weights.length - 1 : index];
+}
+
+/**
+ * Algorithm 2, step 2 (second half): a time uniform in the stage's interval (e_k, s_k].
+ *
+ * @param stage the stage
+ * @param rng the generator
+ * @returns t
+ */
+export function sampleTimeInStage(stage: Stage, rng: Rng): number {
+  return stage.start - rng.uniform() * (stage.start - stage.end);
+}
+
+/**
  * Algorithm 2, step 2: draws a stage (uniformly, or in proportion to `weights` given in run order)
  * and a time uniform in (e_k, s_k].
  *
@@ -400,24 +442,6 @@ export function sampleStageAndTime(
   rng: Rng,
   options: { weights?: number[] } = {},
 ): { stage: Stage; t: number } {
-  const { weights } = options;
-  let index: number;
-  if (weights === undefined) index = rng.integer(plan.stageCount);
-  else {
-    if (!Array.isArray(weights) || weights.length !== plan.stageCount) {
-      throw new RangeError(
-        `stage weights must have one entry per stage (${plan.stageCount}); got ${show(weights)}`,
-      );
-    }
-    weights.forEach((w, i) => checkFinite(`stage weights[${i}]`, w, 0));
-    const total = weights.reduce((x, y) => x + y, 0);
-    if (!(total > 0)) {
-      throw new RangeError(`stage weights must not all be zero; got ${show(weights)}`);
-    }
-    let u = rng.uniform() * total;
-    index = weights.findIndex((w) => (u -= w) < 0);
-    if (index < 0) index = weights.length - 1;
-  }
-  const stage = plan.stages[index];
-  return { stage, t: stage.start - rng.uniform() * (stage.start - stage.end) };
+  const stage = sampleStage(plan, rng, options);
+  return { stage, t: sampleTimeInStage(stage, rng) };
 }

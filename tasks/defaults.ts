@@ -3,7 +3,14 @@
  *
  * @module
  */
-import { type DenoiserConfig, denoiserConfig, type TrainConfig } from "../lib/nn/mod.ts";
+import {
+  createDenoiser,
+  type DenoiserConfig,
+  denoiserConfig,
+  type TrainConfig,
+  Trainer,
+} from "../lib/nn/mod.ts";
+import { createRng } from "../lib/mod.ts";
 
 /** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
 export const TRAIN_SMALL: Readonly<TrainConfig> = {
@@ -36,4 +43,27 @@ export function trainSmallModel(size = 32): DenoiserConfig {
     patch: 4,
     maxStages: 4,
   });
+}
+
+/**
+ * Trainers for step-time comparisons: a vanilla one, and one pyramid trainer per stage that only
+ * ever draws that stage (run order, coarsest first). All share train-small's model and seeds.
+ *
+ * @param config the training config (default {@link TRAIN_SMALL})
+ * @returns the trainers
+ */
+export function trainersByStage(
+  config: TrainConfig = TRAIN_SMALL,
+): { vanilla: Trainer; perStage: Trainer[] } {
+  const make = (mode: "pyramid" | "vanilla", stageWeights?: number[]) =>
+    new Trainer(
+      { ...config, mode, stages: mode === "vanilla" ? 1 : config.stages, stageWeights },
+      createDenoiser(trainSmallModel(), createRng(1)),
+      createRng(2),
+    );
+  const stages = Array.from({ length: config.stages }, (_, i) => i);
+  return {
+    vanilla: make("vanilla"),
+    perStage: stages.map((i) => make("pyramid", stages.map((j) => (j === i ? 1 : 0)))),
+  };
 }

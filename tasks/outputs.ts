@@ -37,6 +37,24 @@ import {
   validationFigure,
 } from "../lib/viz/mod.ts";
 
+/**
+ * Finds a run's checkpoint from a run folder or from its `checkpoint/` folder.
+ *
+ * @param path either folder
+ * @returns the run and checkpoint folders, or undefined when neither holds a checkpoint
+ */
+export async function findRun(
+  path: string,
+): Promise<{ runDir: string; checkpointDir: string } | undefined> {
+  for (const [runDir, checkpointDir] of [[path, `${path}/checkpoint`], [`${path}/..`, path]]) {
+    try {
+      await Deno.stat(`${checkpointDir}/checkpoint.json`);
+      return { runDir, checkpointDir };
+    } catch { /* try the next layout */ }
+  }
+  return undefined;
+}
+
 /** Samples drawn by {@link drawSamples}. */
 export interface Samples {
   /** Bytes 0–255, [count, frames, height, width]. */
@@ -111,36 +129,64 @@ export function snapshotStrip(
   return encodePng(strip.pixels, strip);
 }
 
+/** Samples encoded once, for the files and for the report. */
+export interface SampleMedia {
+  /** `samples.png`: one row per video, frames left to right. */
+  strip: Uint8Array;
+  /** One looping GIF per video. */
+  gifs: Uint8Array[];
+  /** `stages.png`: sample 0 at every snapshot, if the trajectory kept any. */
+  stages?: Uint8Array;
+}
+
 /**
- * Writes samples as `samples.png` (one row per video), `sample-N.gif` and `stages.png`.
+ * Encodes samples as a PNG strip, one GIF per video, and the snapshot strip of sample 0.
  *
- * @param dir the output folder
  * @param samples the samples
  * @param shape frames, height, width
+ * @returns the encoded media
+ */
+export function encodeSamples(
+  samples: Samples,
+  shape: { frames: number; height: number; width: number },
+): SampleMedia {
+  const { frames, height, width } = shape;
+  const strip = frameStrip(samples.pixels, { videos: samples.count, frames, height, width });
+  const size = frames * height * width;
+  return {
+    strip: encodePng(strip.pixels, strip),
+    gifs: Array.from(
+      { length: samples.count },
+      (_, i) => encodeGif(samples.pixels.subarray(i * size, (i + 1) * size), shape, { zoom: 3 }),
+    ),
+    stages: samples.trajectory.snapshots.length > 0
+      ? snapshotStrip(samples.trajectory, { height, width })
+      : undefined,
+  };
+}
+
+/**
+ * Writes samples as `samples.png` (one row per video), `sample-N.gif`, `stages.png` and
+ * `trajectory.json`.
+ *
+ * @param dir the output folder
+ * @param samples the samples (for the trajectory)
+ * @param media the samples, encoded (see {@link encodeSamples})
  * @returns the file names written
  */
 export async function writeSamples(
   dir: string,
   samples: Samples,
-  shape: { frames: number; height: number; width: number },
+  media: SampleMedia,
 ): Promise<string[]> {
-  const { frames, height, width } = shape;
-  const strip = frameStrip(samples.pixels, { videos: samples.count, frames, height, width });
-  await writeFileAtomic(`${dir}/samples.png`, encodePng(strip.pixels, strip));
+  await writeFileAtomic(`${dir}/samples.png`, media.strip);
   const files = ["samples.png"];
-  const size = frames * height * width;
-  for (let i = 0; i < samples.count; i++) {
-    await writeFileAtomic(
-      `${dir}/sample-${i}.gif`,
-      encodeGif(samples.pixels.subarray(i * size, (i + 1) * size), shape, { zoom: 3 }),
-    );
+  for (const [i, gif] of media.gifs.entries()) {
+    await writeFileAtomic(`${dir}/sample-${i}.gif`, gif);
     files.push(`sample-${i}.gif`);
   }
-  if (samples.trajectory.snapshots.length > 0) {
-    await writeFileAtomic(
-      `${dir}/stages.png`,
-      snapshotStrip(samples.trajectory, { height, width }),
-    );
+  if (media.stages) {
+    await writeFileAtomic(`${dir}/stages.png`, media.stages);
     files.push("stages.png");
   }
   const { snapshots: _, ...rest } = samples.trajectory;
@@ -235,17 +281,12 @@ export async function writeReport(path: string, report: {
   losses: LossRecord[];
   validation: { step: number; losses: Record<number, number> }[];
   samples: Samples;
-  shape: { frames: number; height: number; width: number };
+  media: SampleMedia;
   motion?: MotionComparison;
   config: Record<string, unknown>;
   timings: Record<string, number | string>;
 }): Promise<void> {
-  const { samples, shape } = report;
-  const size = shape.frames * shape.height * shape.width;
-  const strip = frameStrip(samples.pixels, {
-    videos: samples.count,
-    ...shape,
-  });
+  const { samples, media } = report;
   const sections: ReportSection[] = [];
   const figures: PlotlyFigure[] = [];
   if (report.losses.length > 0) figures.push(lossFigure(report.losses));
@@ -258,17 +299,8 @@ export async function writeReport(path: string, report: {
       `(${samples.trajectory.steps.length} steps). Each GIF loops; the strip shows every frame.`,
     ],
     images: [
-      ...Array.from({ length: samples.count }, (_, i) => ({
-        src: dataUri(
-          encodeGif(samples.pixels.subarray(i * size, (i + 1) * size), shape, { zoom: 3 }),
-          "image/gif",
-        ),
-        caption: `sample ${i}`,
-      })),
-      {
-        src: dataUri(encodePng(strip.pixels, strip), "image/png"),
-        caption: "all samples, frames left to right",
-      },
+      ...media.gifs.map((gif, i) => ({ src: dataUri(gif, "image/gif"), caption: `sample ${i}` })),
+      { src: dataUri(media.strip, "image/png"), caption: "all samples, frames left to right" },
     ],
   });
   if (report.motion) {
@@ -287,9 +319,9 @@ export async function writeReport(path: string, report: {
   sections.push({
     heading: "Per-stage trajectory of sample 0",
     figures: [trajectoryFigure(samples.trajectory)],
-    images: samples.trajectory.snapshots.length > 0
+    images: media.stages
       ? [{
-        src: dataUri(snapshotStrip(samples.trajectory, shape), "image/png"),
+        src: dataUri(media.stages, "image/png"),
         caption:
           "sample 0 at the end of each stage (before renoising) and at the end; frames at their " +
           "full-rate positions, grey where a stage has no frame",

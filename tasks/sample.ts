@@ -25,7 +25,7 @@ import {
   runTask,
   UsageError,
 } from "./cli.ts";
-import { drawSamples, writeSamples } from "./outputs.ts";
+import { drawSamples, encodeSamples, findRun, writeSamples } from "./outputs.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
@@ -55,12 +55,9 @@ async function main(): Promise<number> {
     throw new UsageError("--checkpoint DIR is required (a run folder from train-small)");
   }
   const path = String(flags.checkpoint);
-  let checkpointDir = path, runDir = `${path}/..`;
-  try {
-    await Deno.stat(`${path}/checkpoint/checkpoint.json`);
-    checkpointDir = `${path}/checkpoint`;
-    runDir = path;
-  } catch { /* the folder itself */ }
+  // A folder without a checkpoint is left to readCheckpoint, which says what is missing.
+  const { runDir, checkpointDir } = await findRun(path) ??
+    { runDir: `${path}/..`, checkpointDir: path };
   const count = intFlag("count", flags.count, 8, 1, 256);
   const seed = intFlag("seed", flags.seed, 0, 0, 2 ** 31);
   const weights = choiceFlag("weights", flags.weights, "ema", ["ema", "weights"] as const);
@@ -101,11 +98,8 @@ async function main(): Promise<number> {
     solver,
     keep: flags.trajectory ? "every-step" : "stage-ends",
   });
-  const files = await writeSamples(out, samples, {
-    frames: train.frames,
-    height: modelConfig.height,
-    width: modelConfig.width,
-  });
+  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
+  const files = await writeSamples(out, samples, encodeSamples(samples, shape));
   await writeFileAtomic(
     `${out}/sampling.json`,
     JSON.stringify(

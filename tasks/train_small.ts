@@ -39,7 +39,14 @@ import {
   runTask,
   UsageError,
 } from "./cli.ts";
-import { compareMotion, drawSamples, writeReport, writeSamples } from "./outputs.ts";
+import {
+  compareMotion,
+  drawSamples,
+  encodeSamples,
+  findRun,
+  writeReport,
+  writeSamples,
+} from "./outputs.ts";
 import { TRAIN_SMALL } from "./defaults.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -211,18 +218,6 @@ function stageWeightsFlag(value: unknown, stages: number): number[] | undefined 
   return weights;
 }
 
-async function findCheckpoint(path: string): Promise<{ runDir: string; checkpointDir: string }> {
-  for (const [runDir, checkpointDir] of [[path, `${path}/checkpoint`], [`${path}/..`, path]]) {
-    try {
-      await Deno.stat(`${checkpointDir}/checkpoint.json`);
-      return { runDir, checkpointDir };
-    } catch { /* try the next layout */ }
-  }
-  throw new UsageError(
-    `--resume ${path}: no checkpoint there (expected ${path}/checkpoint/checkpoint.json)`,
-  );
-}
-
 function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
   const s = Math.max(0, Math.round(seconds));
@@ -260,7 +255,12 @@ async function main(): Promise<number> {
   let runDir: string;
   let resumeFrom: string | undefined;
   if (flags.resume !== undefined) {
-    const found = await findCheckpoint(String(flags.resume));
+    const found = await findRun(String(flags.resume));
+    if (found === undefined) {
+      throw new UsageError(
+        `--resume ${flags.resume}: no checkpoint there (expected ${flags.resume}/checkpoint/checkpoint.json)`,
+      );
+    }
     const given = TRAINING_FLAGS.filter((f) => flags[f] !== undefined);
     if (given.length > 0) {
       throw new UsageError(
@@ -483,7 +483,8 @@ async function main(): Promise<number> {
     seed: settings.seed + 7,
   });
   const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
-  await writeSamples(runDir, samples, shape);
+  const media = encodeSamples(samples, shape);
+  await writeSamples(runDir, samples, media);
   const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, heldOut);
   const totalMs = performance.now() - started;
   const summary = {
@@ -508,7 +509,7 @@ async function main(): Promise<number> {
     losses,
     validation,
     samples,
-    shape,
+    media,
     motion,
     config: {
       ...train,

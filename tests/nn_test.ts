@@ -258,7 +258,6 @@ Deno.test("one Adam step from zero state moves every weight by lr·g/(|g| + ε),
     }
   }
   assert.ok(checked > 100);
-  trainer.dispose();
 });
 
 Deno.test("gradient clipping scales the gradient before Adam (a tiny clip makes ε dominate)", async () => {
@@ -270,7 +269,6 @@ Deno.test("gradient clipping scales the gradient before Adam (a tiny clip makes 
     const before = Float32Array.from(await values(model.params.get("out.w")));
     const report = await trainer.trainStep(tinyData(2, 1));
     const after = await values(model.params.get("out.w"));
-    trainer.dispose();
     return { delta: maxDiff(before, after), norm: report.gradNorm };
   };
   const free = await moved(1e9), clipped = await moved(1e-12);
@@ -291,7 +289,6 @@ Deno.test("a training step leaks no tensors: numTensors is the same after every 
   await trainer.evaluate(tinyData(2, 9));
   counts.push(tf.memory().numTensors);
   assert.deepEqual(counts, new Array(5).fill(counts[0]));
-  trainer.dispose();
 });
 
 Deno.test("a NaN loss stops with NonFiniteError and leaves weights, moments and step untouched", async () => {
@@ -311,7 +308,6 @@ Deno.test("a NaN loss stops with NonFiniteError and leaves weights, moments and 
   assert.equal(trainer.step, 1);
   assert.deepEqual(await values(model.params.get("stem.w")), snapshot);
   assert.deepEqual(trainer.state.m, m);
-  trainer.dispose();
 });
 
 Deno.test("training lowers the held-out loss on a fixed tiny dataset (pyramid and vanilla)", async () => {
@@ -344,7 +340,6 @@ Deno.test("training lowers the held-out loss on a fixed tiny dataset (pyramid an
         `${mode} stage ${k}: ${before[Number(k)]} → ${after[Number(k)]}`,
       );
     }
-    trainer.dispose();
     model.params.dispose();
   }
 });

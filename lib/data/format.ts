@@ -96,9 +96,10 @@ export function encodeDataset(dataset: Dataset): Uint8Array {
     dtype: "uint8",
     sections,
   };
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil((12 + json.length) / 8) * 8 - 12;
-  json = new TextEncoder().encode(JSON.stringify(header).padEnd(padded, " "));
+  // The header is padded with spaces so that the sections start 8-byte aligned.
+  const text = new TextEncoder().encode(JSON.stringify(header));
+  const json = new Uint8Array(Math.ceil((12 + text.length) / 8) * 8 - 12).fill(0x20);
+  json.set(text);
   const bytes = new Uint8Array(12 + json.length + offset);
   bytes.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(bytes.buffer).setUint32(8, json.length, true);

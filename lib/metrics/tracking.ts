@@ -47,13 +47,13 @@ export function findObjects(
   const { height: H, width: W } = size;
   const threshold = options.threshold ?? 128, minArea = options.minArea ?? 4;
   const low = options.lowThreshold ?? threshold / 4;
-  const label = new Int32Array(H * W).fill(-1);
+  const visited = new Uint8Array(H * W);
   const blobs: Blob[] = [];
   const stack: number[] = [];
   for (let start = 0; start < H * W; start++) {
-    if (frame[start] < threshold || label[start] >= 0) continue;
+    if (frame[start] < threshold || visited[start]) continue;
     let area = 0, sx = 0, sy = 0, sw = 0;
-    label[start] = blobs.length;
+    visited[start] = 1;
     stack.push(start);
     while (stack.length > 0) {
       const p = stack.pop()!;
@@ -71,16 +71,15 @@ export function findObjects(
           j < W - 1 ? p + 1 : -1,
         ]
       ) {
-        if (q >= 0 && label[q] < 0 && frame[q] >= low) {
-          label[q] = blobs.length;
+        if (q >= 0 && !visited[q] && frame[q] >= low) {
+          visited[q] = 1;
           stack.push(q);
         }
       }
     }
     if (area >= minArea) blobs.push({ x: sx / sw, y: sy / sw, area });
-    else blobs.push({ x: NaN, y: NaN, area: 0 });
   }
-  return blobs.filter((b) => b.area > 0);
+  return blobs;
 }
 
 /** Motion statistics of a set of videos. */

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { writeDirAtomic } from "../data/atomic.ts";
 import { Rng, type RngState } from "../video.ts";
 import type { Denoiser, DenoiserConfig } from "./denoiser.ts";
+import { valuesInOrder } from "./params.ts";
 import type { OptimizerState, TrainConfig, Trainer } from "./trainer.ts";
 
 /** The checkpoint format version this build writes and reads. */
@@ -199,21 +200,13 @@ export function assignValues(
   values: Map<string, Float32Array>,
   what: string,
 ): void {
-  for (const [name, v] of target) {
-    const data = values.get(name);
-    if (data === undefined) throw new CheckpointError(`${what}: parameter ${name} is missing`);
-    if (data.length !== v.size) {
-      throw new CheckpointError(
-        `${what}: parameter ${name} has ${data.length} values, the model needs ${v.size} [${v.shape}]`,
-      );
-    }
-    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+  let ordered: Float32Array[];
+  try {
+    ordered = valuesInOrder(target, values, what);
+  } catch (error) {
+    throw new CheckpointError((error as Error).message);
   }
-  if (values.size !== target.size) {
-    throw new CheckpointError(
-      `${what}: the checkpoint has ${values.size} parameters, the model ${target.size}`,
-    );
-  }
+  [...target.values()].forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(ordered[i], v.shape))));
 }
 
 /**

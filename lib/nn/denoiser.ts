@@ -294,7 +294,7 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
         h = block(`down${i}`, h, e, b, f);
         if (i + 1 < widths.length) {
           skips.push(h);
-          h = dense(avgPool2(h), p.get(`down${i}.to.w`), p.get(`down${i}.to.b`)) as tf.Tensor4D;
+          h = applyDense(p, `down${i}.to`, avgPool2(h)) as tf.Tensor4D;
         }
       });
       h = block("mid", h, e, b, f);

@@ -92,3 +92,36 @@ export class ParamStore {
 }
 
 let uniqueId = 0;
+
+/**
+ * Values by parameter name, checked against a set of variables (every name present, sizes equal,
+ * nothing extra) and returned in the variables' order, before anything is written.
+ *
+ * @param variables the variables, by name, in declaration order
+ * @param values the values, by name
+ * @param what names the group in errors, e.g. `ema`
+ * @returns the values in the variables' order
+ */
+export function valuesInOrder(
+  variables: Map<string, tf.Variable>,
+  values: Map<string, Float32Array>,
+  what: string,
+): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const [name, v] of variables) {
+    const data = values.get(name);
+    if (data === undefined) throw new RangeError(`${what}: parameter ${name} is missing`);
+    if (data.length !== v.size) {
+      throw new RangeError(
+        `${what}: parameter ${name} has ${data.length} values, the model needs ${v.size} [${v.shape}]`,
+      );
+    }
+    out.push(data);
+  }
+  if (values.size !== variables.size) {
+    throw new RangeError(
+      `${what}: ${values.size} parameters given, the model has ${variables.size}`,
+    );
+  }
+  return out;
+}

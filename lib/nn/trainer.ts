@@ -15,10 +15,16 @@ import * as tf from "@tensorflow/tfjs";
 import { alignNoise } from "../align.ts";
 import { rectifiedFlow, type Schedule, vpSchedule } from "../schedule.ts";
 import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
-import { type PredictionKind, trainingExample } from "../stagewise.ts";
+import {
+  type PredictionKind,
+  sampleStage,
+  sampleTimeInStage,
+  trainingExample,
+} from "../stagewise.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
 import { createDenoiser, type Denoiser } from "./denoiser.ts";
+import { valuesInOrder } from "./params.ts";
 
 /** The diffusion forms: flow matching (rectified flow, velocity target) or DDIM (VP, ε target). */
 export type DiffusionForm = "fm" | "ddim";
@@ -216,7 +222,7 @@ export class Trainer {
    */
   stateValues(group: StateGroup): Map<string, Float32Array> {
     if (group === "ema") this.ensureEma();
-    const flat = { ema: this.state.ema, "adam.m": this.state.m, "adam.v": this.state.v }[group];
+    const flat = this.stateArray(group);
     const out = new Map<string, Float32Array>();
     let at = 0;
     for (const [name, v] of this.model.params.variables) {
@@ -233,23 +239,11 @@ export class Trainer {
    * @param values the values by parameter name
    */
   setStateValues(group: StateGroup, values: Map<string, Float32Array>): void {
-    const flat = { ema: this.state.ema, "adam.m": this.state.m, "adam.v": this.state.v }[group];
+    const flat = this.stateArray(group);
     let at = 0;
-    for (const [name, v] of this.model.params.variables) {
-      const data = values.get(name);
-      if (data === undefined) throw new RangeError(`${group}: parameter ${name} is missing`);
-      if (data.length !== v.size) {
-        throw new RangeError(
-          `${group}: parameter ${name} has ${data.length} values, the model needs ${v.size}`,
-        );
-      }
+    for (const data of valuesInOrder(this.model.params.variables, values, group)) {
       flat.set(data, at);
-      at += v.size;
-    }
-    if (values.size !== this.model.params.variables.size) {
-      throw new RangeError(
-        `${group}: ${values.size} parameters given, the model has ${this.model.params.variables.size}`,
-      );
+      at += data.length;
     }
     if (group === "ema") this.#emaReady = true;
   }
@@ -289,12 +283,13 @@ export class Trainer {
       noise = aligned.noise;
       alignment = aligned.cost;
     }
-    const stage = options.stage ?? this.drawStage();
+    const stage = options.stage ??
+      sampleStage(this.plan, this.rng, { weights: this.config.stageWeights });
     const size = stage.frames * height * width * channels;
     const xt = new Float32Array(batch * size), target = new Float32Array(batch * size);
     const t: number[] = [];
     for (let b = 0; b < batch; b++) {
-      const tb = stage.start - rng.uniform() * (stage.start - stage.end);
+      const tb = sampleTimeInStage(stage, rng);
       t.push(tb);
       const example = trainingExample(sampleOf(clean, b), sampleOf(noise, b), {
         plan: this.plan,
@@ -320,22 +315,34 @@ export class Trainer {
     const out: Record<number, number> = {};
     for (const stage of this.plan.stages) {
       const prepared = this.prepare(x0, { rng: createRng(`evaluate:${seed}:${stage.k}`), stage });
-      const batch = prepared.t.length;
-      const { height, width, channels } = this.model.config;
-      const shape = [batch, stage.frames, height, width, channels];
-      const positions = framePositions(this.plan.frames, stage.k, {
-        layout: this.plan.temporal.layout,
-      });
-      const loss = tf.tidy(() =>
-        tf.mean(tf.squaredDifference(
-          this.model.apply(tf.tensor(prepared.xt, shape), { t: prepared.t, k: stage.k, positions }),
-          tf.tensor(prepared.target, shape),
-        ))
-      );
+      const loss = tf.tidy(() => this.loss(prepared));
       out[stage.k] = (await loss.data())[0];
       loss.dispose();
     }
     return out;
+  }
+
+  /** The mean squared error of the model on a prepared batch (call inside a tidy). */
+  private loss(prepared: PreparedBatch): tf.Scalar {
+    const { stage, t } = prepared;
+    const { height, width, channels } = this.model.config;
+    const shape = [t.length, stage.frames, height, width, channels];
+    const positions = framePositions(this.plan.frames, stage.k, {
+      layout: this.plan.temporal.layout,
+    });
+    const prediction = this.model.apply(tf.tensor(prepared.xt, shape), {
+      t,
+      k: stage.k,
+      positions,
+    });
+    return tf.mean(
+      tf.squaredDifference(prediction, tf.tensor(prepared.target, shape)),
+    ) as tf.Scalar;
+  }
+
+  /** The flat array behind one optimiser-state group. */
+  private stateArray(group: StateGroup): Float32Array {
+    return { ema: this.state.ema, "adam.m": this.state.m, "adam.v": this.state.v }[group];
   }
 
   /**
@@ -355,17 +362,6 @@ export class Trainer {
     return copy;
   }
 
-  /** Draws the batch's stage, uniformly or by `stageWeights`. */
-  private drawStage(): Stage {
-    const weights = this.config.stageWeights;
-    const stages = this.plan.stages;
-    if (weights === undefined) return stages[this.rng.integer(stages.length)];
-    const total = weights.reduce((a, b) => a + b, 0);
-    let u = this.rng.uniform() * total;
-    const i = weights.findIndex((w) => (u -= w) < 0);
-    return stages[i < 0 ? stages.length - 1 : i];
-  }
-
   /**
    * One optimiser step on a batch of clean videos. Throws {@link NonFiniteError} (before touching
    * the weights) if the loss or the gradient is not finite.
@@ -375,22 +371,10 @@ export class Trainer {
    */
   async trainStep(x0: Float32Array): Promise<StepReport> {
     const prepared = this.prepare(x0);
-    const { stage, t } = prepared;
-    const { height, width, channels } = this.model.config;
-    const shape = [t.length, stage.frames, height, width, channels];
-    const positions = framePositions(this.plan.frames, stage.k, {
-      layout: this.plan.temporal.layout,
-    });
+    const { stage } = prepared;
     const variables = [...this.model.params.variables.values()];
     const { loss, gradient } = tf.tidy(() => {
-      const xt = tf.tensor(prepared.xt, shape), target = tf.tensor(prepared.target, shape);
-      const { value, grads } = tf.variableGrads(
-        () =>
-          tf.mean(
-            tf.squaredDifference(this.model.apply(xt, { t, k: stage.k, positions }), target),
-          ) as tf.Scalar,
-        variables,
-      );
+      const { value, grads } = tf.variableGrads(() => this.loss(prepared), variables);
       const gradient = tf.concat(variables.map((v) => tf.reshape(grads[v.name], [-1])));
       return { loss: value, gradient };
     });
@@ -449,11 +433,5 @@ export class Trainer {
       tf.tidy(() => x.assign(tf.tensor(weights.subarray(at, at + x.size), x.shape)));
       at += x.size;
     }
-  }
-
-  /** Releases the optimiser state (not the model); kept for symmetry with tfjs objects. */
-  dispose(): void {
-    this.state.m.fill(0);
-    this.state.v.fill(0);
   }
 }
