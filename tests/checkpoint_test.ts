@@ -138,3 +138,39 @@ Deno.test("a missing, truncated, foreign or mismatched checkpoint is a clear Che
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an EMA-only export is a quarter of the size, samples like the full checkpoint, and refuses to resume", async () => {
+  await initBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    const trainer = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
+    for (let i = 0; i < 3; i++) await trainer.trainStep(batch(trainer));
+    await saveCheckpoint(`${dir}/full`, trainer);
+    await saveCheckpoint(`${dir}/ema`, trainer, {}, { groups: ["ema"] });
+    const full = await Deno.readFile(`${dir}/full/tensors.bin`);
+    const ema = await Deno.readFile(`${dir}/ema/tensors.bin`);
+    assert.equal(ema.length * 4, full.length);
+    const [a, b] = [await readCheckpoint(`${dir}/full`), await readCheckpoint(`${dir}/ema`)];
+    const load = async (c: typeof a) => {
+      const m = createDenoiser(c.manifest.model, createRng(5));
+      loadWeights(m, c, "ema");
+      return await flat(m.params.variables);
+    };
+    assert.deepEqual(await load(b), await load(a));
+    assert.throws(() => loadWeights(createDenoiser(modelConfig, createRng(1)), b, "weights"), {
+      name: "CheckpointError",
+      message: /holds no "weights" tensors; it holds ema/,
+    });
+    const again = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
+    assert.throws(
+      () => restoreTrainer(again, b),
+      /holds no weights, adam\.m, adam\.v tensors.*not resume/,
+    );
+    await assert.rejects(
+      saveCheckpoint(`${dir}/bad`, trainer, {}, { groups: ["adam.w" as "ema"] }),
+      /groups must be a non-empty subset of weights, ema, adam\.m, adam\.v; got \["adam\.w"\]/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -31,6 +31,9 @@ export class CheckpointError extends Error {
 /** The tensor groups of a checkpoint. */
 export type Group = "weights" | "ema" | "adam.m" | "adam.v";
 
+/** Every group, in file order. */
+export const GROUPS: readonly Group[] = ["weights", "ema", "adam.m", "adam.v"];
+
 /** One tensor's place in `tensors.bin`. */
 export interface TensorEntry {
   /** weights, ema, adam.m or adam.v. */
@@ -76,25 +79,36 @@ export interface CheckpointTensors {
 /**
  * Saves a trainer (weights, EMA, Adam moments, step, RNG state, configs) atomically.
  *
+ * Pass `groups: ["ema"]` for a sampling-only export (a quarter of the size; it cannot resume).
+ *
  * @param dir the checkpoint directory (replaced as a whole)
  * @param trainer the trainer
  * @param extra task-level data to keep
+ * @param options which tensor groups to write (default all four)
  */
 export async function saveCheckpoint(
   dir: string,
   trainer: Trainer,
   extra: Record<string, unknown> = {},
+  options: { groups?: readonly Group[] } = {},
 ): Promise<void> {
-  const weights = new Map<string, Float32Array>();
-  for (const [name, v] of trainer.model.params.variables) {
-    weights.set(name, (await v.data()) as Float32Array);
+  const wanted = options.groups ?? GROUPS;
+  const unknown = wanted.filter((g) => !GROUPS.includes(g));
+  if (wanted.length === 0 || unknown.length > 0) {
+    throw new CheckpointError(
+      `groups must be a non-empty subset of ${GROUPS.join(", ")}; got ${JSON.stringify(wanted)}`,
+    );
   }
-  const groups: [Group, Map<string, Float32Array>][] = [
-    ["weights", weights],
-    ["ema", trainer.stateValues("ema")],
-    ["adam.m", trainer.stateValues("adam.m")],
-    ["adam.v", trainer.stateValues("adam.v")],
-  ];
+  const groups: [Group, Map<string, Float32Array>][] = [];
+  for (const group of GROUPS.filter((g) => wanted.includes(g))) {
+    if (group === "weights") {
+      const weights = new Map<string, Float32Array>();
+      for (const [name, v] of trainer.model.params.variables) {
+        weights.set(name, (await v.data()) as Float32Array);
+      }
+      groups.push([group, weights]);
+    } else groups.push([group, trainer.stateValues(group)]);
+  }
   const tensors: TensorEntry[] = [];
   const chunks: Float32Array[] = [];
   let offset = 0;
@@ -217,6 +231,14 @@ export function assignValues(
  */
 export function restoreTrainer(trainer: Trainer, checkpoint: CheckpointTensors): void {
   const { values, manifest } = checkpoint;
+  const missing = GROUPS.filter((g) => values[g].size === 0);
+  if (missing.length > 0) {
+    throw new CheckpointError(
+      `this checkpoint holds no ${
+        missing.join(", ")
+      } tensors (a sampling-only export); it can sample but not resume training`,
+    );
+  }
   assignValues(trainer.model.params.variables, values.weights, "weights");
   for (const group of ["ema", "adam.m", "adam.v"] as const) {
     try {
@@ -241,6 +263,13 @@ export function loadWeights(
   checkpoint: CheckpointTensors,
   weights: "ema" | "weights" = "ema",
 ): void {
+  if (checkpoint.values[weights].size === 0) {
+    throw new CheckpointError(
+      `this checkpoint holds no "${weights}" tensors; it holds ${
+        GROUPS.filter((g) => checkpoint.values[g].size > 0).join(", ")
+      }`,
+    );
+  }
   assignValues(model.params.variables, checkpoint.values[weights], weights);
 }
 
