@@ -33,6 +33,7 @@ import {
   type PlotlyFigure,
   renderReport,
   type ReportSection,
+  type StripOptions,
   trajectoryFigure,
   validationFigure,
 } from "../lib/viz/mod.ts";
@@ -80,7 +81,7 @@ export async function drawSamples(model: Denoiser, options: {
   count: number;
   seed: number;
   solver?: Solver;
-  keep?: "stage-ends" | "every-step";
+  keep?: "none" | "stage-ends" | "every-step";
 }): Promise<Samples> {
   const { plan, prediction, count, seed } = options;
   const recorder = trajectoryRecorder(plan, { keep: options.keep ?? "stage-ends" });
@@ -106,11 +107,13 @@ export async function drawSamples(model: Denoiser, options: {
  *
  * @param trajectory the trajectory
  * @param size frame height and width
+ * @param options the strip's zoom and gaps (see `frameStrip`)
  * @returns PNG bytes
  */
 export function snapshotStrip(
   trajectory: Trajectory,
   size: { height: number; width: number },
+  options: StripOptions = {},
 ): Uint8Array {
   const { height, width } = size;
   const F = trajectory.frames;
@@ -125,7 +128,7 @@ export function snapshotStrip(
       );
     });
   });
-  const strip = frameStrip(pixels, { videos: rows.length, frames: F, height, width });
+  const strip = frameStrip(pixels, { videos: rows.length, frames: F, height, width }, options);
   return encodePng(strip.pixels, strip);
 }
 
@@ -216,9 +219,11 @@ export interface MotionComparison {
 export function compareMotion(samples: Samples, dataset: Dataset, videos = 64): MotionComparison {
   const [, F, H, W] = dataset.shape;
   const n = Math.min(videos, dataset.shape[0]);
+  const options = { size: { width: W, height: H } };
   return {
     samples: motionStats(
       detectVideos(samples.pixels, { videos: samples.count, frames: F, height: H, width: W }),
+      options,
     ),
     real: motionStats(
       detectVideos(dataset.pixels.subarray(0, n * F * H * W), {
@@ -227,6 +232,7 @@ export function compareMotion(samples: Samples, dataset: Dataset, videos = 64): 
         height: H,
         width: W,
       }),
+      options,
     ),
     truth: motionStats(
       trackPositions(dataset.tracks, {
@@ -234,6 +240,7 @@ export function compareMotion(samples: Samples, dataset: Dataset, videos = 64): 
         maxObjects: dataset.params.maxObjects,
         frames: F,
       }, n),
+      options,
     ),
   };
 }
@@ -249,6 +256,8 @@ export function motionRows(motion: MotionComparison): (string | number)[][] {
     m.residualMedian,
     m.residualMean,
     m.linkedFraction,
+    m.turnsPerVideo,
+    m.wallTurnFraction,
   ];
   return [
     row("samples (detected)", motion.samples),
@@ -267,6 +276,8 @@ export const MOTION_COLUMNS = [
   "CV residual, median (px)",
   "CV residual, mean (px)",
   "linked fraction",
+  "turns / video",
+  "turns at a wall",
 ];
 
 /**

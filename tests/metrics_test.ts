@@ -65,3 +65,18 @@ Deno.test("trackPositions() skips absent objects (NaN)", () => {
   const p = trackPositions(tracks, { count: 1, maxObjects: 2, frames: 2 });
   assert.deepEqual(p, [[[{ x: 1, y: 2 }], [{ x: 3, y: 4 }]]]);
 });
+
+Deno.test("motionStats() counts turns, and places them at a wall or away from it", () => {
+  // x: 10, 12, 14, 16, 14, 12 turns once at x = 16; in a 20-px frame that is 3 px from the wall.
+  const bounce = [0, 1, 2, 3, 2, 1].map((x) => [{ x: 10 + 2 * x, y: 10 }]);
+  const near = motionStats([bounce], { size: { width: 20, height: 20 } });
+  assert.equal(near.turnsPerVideo, 1);
+  assert.equal(near.wallTurnFraction, 1);
+  const far = motionStats([bounce, bounce], { size: { width: 64, height: 64 } });
+  assert.equal(far.turnsPerVideo, 1);
+  assert.equal(far.wallTurnFraction, 0);
+  assert.ok(Number.isNaN(motionStats([bounce]).wallTurnFraction), "no size, no wall fraction");
+  // A jitter below 0.25 px/frame is not a turn.
+  const jitter = [0, 0.2, 0, 0.2, 0].map((x) => [{ x: 10 + x, y: 10 }]);
+  assert.equal(motionStats([jitter]).turnsPerVideo, 0);
+});

@@ -98,6 +98,13 @@ export interface MotionStats {
   residualMean: number;
   /** Fraction of consecutive-frame objects that linked within `maxJump`. */
   linkedFraction: number;
+  /**
+   * Turns per video: a velocity component reversing sign along a linked track (both speeds above
+   * 0.25 px/frame). A ball turns only when it bounces off a wall.
+   */
+  turnsPerVideo: number;
+  /** Fraction of those turns within `wallMargin` of a wall (1 for the generator); NaN without `size`. */
+  wallTurnFraction: number;
 }
 
 function median(values: number[]): number {
@@ -112,15 +119,21 @@ function median(values: number[]): number {
  * exact minimum-distance assignment (links longer than `maxJump` are broken), then measures speed
  * and the constant-velocity residual along linked tracks.
  *
+ * Turns (a velocity component changing sign between consecutive links) are counted per video;
+ * with the frame `size`, those whose middle position lies within `wallMargin` pixels of an edge
+ * are wall bounces.
+ *
  * @param positions per video, per frame, the objects' (x, y)
- * @param options `maxJump` in pixels (default 6)
+ * @param options `maxJump` in pixels (default 6); the frame `size` and `wallMargin` (default 6 px)
  * @returns the statistics
  */
 export function motionStats(
   positions: { x: number; y: number }[][][],
-  options: { maxJump?: number } = {},
+  options: { maxJump?: number; size?: { width: number; height: number }; wallMargin?: number } = {},
 ): MotionStats {
-  const maxJump = options.maxJump ?? 6;
+  const maxJump = options.maxJump ?? 6, margin = options.wallMargin ?? 6, size = options.size;
+  let turns = 0, wallTurns = 0;
+  const turned = (u: number, v: number) => u * v < 0 && Math.abs(u) > 0.25 && Math.abs(v) > 0.25;
   let frames = 0, objects = 0, stable = 0, links = 0, linkable = 0;
   const speeds: number[] = [], residuals: number[] = [];
   for (const video of positions) {
@@ -142,6 +155,14 @@ export function motionStats(
         if (k >= 0) {
           const c = video[f + 2][k];
           residuals.push(Math.hypot(c.x - 2 * b.x + a.x, c.y - 2 * b.y + a.y));
+          const tx = turned(b.x - a.x, c.x - b.x), ty = turned(b.y - a.y, c.y - b.y);
+          if (tx || ty) {
+            turns++;
+            if (
+              size && ((tx && (b.x < margin || b.x > size.width - 1 - margin)) ||
+                (ty && (b.y < margin || b.y > size.height - 1 - margin)))
+            ) wallTurns++;
+          }
         }
       });
     });
@@ -154,6 +175,8 @@ export function motionStats(
     residualMedian: median(residuals),
     residualMean: residuals.length ? residuals.reduce((a, b) => a + b, 0) / residuals.length : NaN,
     linkedFraction: linkable ? links / linkable : NaN,
+    turnsPerVideo: positions.length ? turns / positions.length : NaN,
+    wallTurnFraction: size && turns ? wallTurns / turns : NaN,
   };
 }
 
