@@ -11,3 +11,4 @@ export * from "./png.ts";
 export * from "./gif.ts";
 export * from "./chromium.ts";
 export * from "./display.ts";
+export * from "./svg.ts";
