@@ -13,3 +13,4 @@ export * from "./denoiser.ts";
 export * from "./trainer.ts";
 export * from "./checkpoint.ts";
 export * from "./predict.ts";
+export * from "./encoder.ts";
