@@ -1,0 +1,185 @@
+/**
+ * Training: vanilla, TPDiff without alignment and TPDiff with alignment, for flow matching and
+ * DDIM, with train-small's network, data and recipe, each trained for the same wall-clock budget
+ * and evaluated (clock stopped) at evenly spaced points of it.
+ *
+ * @module
+ */
+import { toModelSpace } from "../../lib/data/mod.ts";
+import {
+  createDenoiser,
+  type DiffusionForm,
+  planForTraining,
+  type TrainConfig,
+  Trainer,
+} from "../../lib/nn/mod.ts";
+import { createRng } from "../../lib/mod.ts";
+import { TRAIN_SMALL, trainSmallModel } from "../../tasks/defaults.ts";
+import { drawSamples } from "../../tasks/outputs.ts";
+import { measureQuality, type Quality, type Reference, trainingData } from "./quality.ts";
+import { median, type Progress } from "./util.ts";
+
+/** The three methods compared. */
+export const METHODS = ["vanilla", "tpdiff-no-align", "tpdiff-align"] as const;
+/** A method. */
+export type Method = (typeof METHODS)[number];
+
+/** Settings of the training part. */
+export interface TrainingSettings {
+  /** Training wall-clock per run, seconds (evaluation excluded). */
+  seconds: number;
+  /** Evaluations, evenly spaced over the budget (the last at its end). */
+  evals: number;
+  /** Videos sampled per evaluation. */
+  samples: number;
+  /** Sampling steps per evaluation (in total over the stages). */
+  sampleSteps: number;
+  /** Seeds (model initialisation and data order). */
+  seeds: number[];
+  /** Forms. */
+  forms: DiffusionForm[];
+}
+
+/** One evaluation of one run. */
+export interface Evaluation {
+  /** Training wall-clock so far, s. */
+  seconds: number;
+  /** Steps so far. */
+  step: number;
+  /** Sample quality. */
+  quality: Quality;
+}
+
+/** One training run. */
+export interface TrainingRun {
+  /** The form. */
+  form: DiffusionForm;
+  /** The method. */
+  method: Method;
+  /** The seed. */
+  seed: number;
+  /** Steps the learning-rate schedule was sized for (from a timed probe). */
+  plannedSteps: number;
+  /** Steps taken within the budget. */
+  steps: number;
+  /** Median ms per step. */
+  msPerStep: number;
+  /** Mean ms per step. */
+  meanMsPerStep: number;
+  /** Evaluations in time order. */
+  evals: Evaluation[];
+}
+
+/**
+ * The training config of a method.
+ *
+ * @param form fm or ddim
+ * @param method the method
+ * @param steps the schedule's length
+ * @returns the config
+ */
+export function methodConfig(form: DiffusionForm, method: Method, steps: number): TrainConfig {
+  const vanilla = method === "vanilla";
+  return {
+    ...TRAIN_SMALL,
+    form,
+    mode: vanilla ? "vanilla" : "pyramid",
+    stages: vanilla ? 1 : TRAIN_SMALL.stages,
+    align: method === "tpdiff-align",
+    steps,
+    warmup: Math.min(TRAIN_SMALL.warmup, Math.max(1, Math.floor(steps / 5))),
+  };
+}
+
+/**
+ * Trains one method for the budget and evaluates it along the way.
+ *
+ * @param form fm or ddim
+ * @param method the method
+ * @param seed the seed
+ * @param s settings
+ * @param reference the real-data reference
+ * @param progress progress printer
+ * @returns the run
+ */
+export async function runTraining(
+  form: DiffusionForm,
+  method: Method,
+  seed: number,
+  s: TrainingSettings,
+  reference: Reference,
+  progress: Progress,
+): Promise<TrainingRun> {
+  const data = await trainingData();
+  const modelConfig = trainSmallModel();
+  const make = (steps: number) =>
+    new Trainer(
+      methodConfig(form, method, steps),
+      createDenoiser(modelConfig, createRng(`bench-model:${seed}`)),
+      createRng(`bench-data:${seed}`),
+    );
+  const batchFor = (t: Trainer) =>
+    toModelSpace(data, Array.from({ length: t.config.batch }, () => t.rng.integer(data.shape[0])));
+  // Size the learning-rate schedule to the budget from a short timed probe.
+  const probe = make(1000);
+  await probe.trainStep(batchFor(probe));
+  const t0 = performance.now();
+  for (let i = 0; i < 4; i++) await probe.trainStep(batchFor(probe));
+  const plannedSteps = Math.max(
+    10,
+    Math.round((s.seconds * 1000) / ((performance.now() - t0) / 4)),
+  );
+  probe.model.params.dispose();
+
+  const trainer = make(plannedSteps);
+  const plan = planForTraining(trainer.config, s.sampleSteps);
+  const evalAt = Array.from({ length: s.evals }, (_, i) => (s.seconds * (i + 1)) / s.evals);
+  const evals: Evaluation[] = [];
+  const stepMs: number[] = [];
+  let clock = 0;
+  const evaluate = async () => {
+    const samples = await drawSamples(trainer.model, {
+      plan,
+      prediction: trainer.target,
+      count: s.samples,
+      seed: 90_001,
+      keep: "none",
+    });
+    evals.push({
+      seconds: clock / 1000,
+      step: trainer.step,
+      quality: measureQuality(samples.pixels, s.samples, reference),
+    });
+    const q = evals.at(-1)!.quality;
+    progress(
+      `  ${form} ${method} seed ${seed}: ${(clock / 1000).toFixed(0)} s, step ${trainer.step}, ` +
+        `FD ${q.fd.toFixed(3)}, MMD ${q.mmd.toFixed(3)}, objects/frame ${
+          q.motion.objectsPerFrame.toFixed(2)
+        }`,
+    );
+  };
+  while (evals.length < s.evals) {
+    if (trainer.step >= plannedSteps || clock >= evalAt[evals.length] * 1000) {
+      await evaluate();
+      if (trainer.step >= plannedSteps) break;
+      continue;
+    }
+    const batch = batchFor(trainer);
+    const start = performance.now();
+    await trainer.trainStep(batch);
+    const ms = performance.now() - start;
+    stepMs.push(ms);
+    clock += ms;
+  }
+  trainer.model.params.dispose();
+  return {
+    form,
+    method,
+    seed,
+    plannedSteps,
+    steps: trainer.step,
+    msPerStep: median(stepMs),
+    meanMsPerStep: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
+    evals,
+  };
+}
