@@ -55,7 +55,7 @@ const SIZES = {
       forms: ["fm", "ddim"] as ("fm" | "ddim")[],
     },
     referenceVideos: 512,
-    alignment: { batches: [8, 32, 128, 512], reps: 20 },
+    alignment: { batches: [8, 32, 128, 256], reps: 10 },
     torchRounds: 7,
   },
   quick: {

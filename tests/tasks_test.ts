@@ -124,6 +124,38 @@ Deno.test("train-small runs end to end, resumes, and sample draws from its check
     assert.equal(vanilla.code, 0, vanilla.stderr);
     const vt = JSON.parse(await Deno.readTextFile(`${dir}/v/trajectory.json`));
     assert.deepEqual(vt.steps.map((s: { frames: number }) => s.frames), [8, 8]);
+
+    // An EMA-only export samples exactly like its run (same seed, same pixels), at a quarter the size.
+    const exported = await task("export.ts", ["--checkpoint=run", "--out=small"], dir);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /EMA weights of step 9 .* sampling only/);
+    assert.equal(
+      Deno.statSync(`${dir}/small/tensors.bin`).size * 4,
+      Deno.statSync(`${dir}/run/checkpoint/tensors.bin`).size,
+    );
+    const fromExport = await task("sample.ts", [
+      "--checkpoint=small",
+      "--count=2",
+      "--steps=4",
+      "--out=e",
+    ], dir);
+    const fromRun = await task("sample.ts", [
+      "--checkpoint=run",
+      "--count=2",
+      "--steps=4",
+      "--out=r",
+    ], dir);
+    assert.equal(fromExport.code + fromRun.code, 0, fromExport.stderr + fromRun.stderr);
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/e/samples.png`),
+      await Deno.readFile(`${dir}/r/samples.png`),
+    );
+    const resumeExport = await task("train_small.ts", ["--resume=small", "--steps=12"], dir);
+    assert.equal(resumeExport.code, 2);
+    assert.match(resumeExport.stderr, /sampling-only export\); it can sample but not resume/);
+    const missing = await task("export.ts", ["--checkpoint=run"], dir);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--checkpoint and --out are both required/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

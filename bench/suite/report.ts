@@ -278,7 +278,7 @@ export function buildReport(r: BenchResults): {
     "## 2. Training: quality against wall-clock",
     "",
     `Each method trains train-small's network on train-small's data and recipe (batch 8, Adam, warm-up then cosine, ` +
-      `the schedule sized to the budget from a timed probe) for **${t.seconds} s of training wall-clock** per run, ` +
+      `the schedule sized to the budget from a timed probe, its 10 % floor after that) for **${t.seconds} s of training wall-clock** per run, ` +
       `seeds ${
         t.seeds.join(" and ")
       } (the seed fixes the initial weights and the data order, shared by the three methods). ` +

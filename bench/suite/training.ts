@@ -58,7 +58,7 @@ export interface TrainingRun {
   method: Method;
   /** The seed. */
   seed: number;
-  /** Steps the learning-rate schedule was sized for (from a timed probe). */
+  /** Steps the learning-rate schedule was sized for (from a timed probe of 8 steps). */
   plannedSteps: number;
   /** Steps taken within the budget. */
   steps: number;
@@ -124,10 +124,10 @@ export async function runTraining(
   const probe = make(1000);
   await probe.trainStep(batchFor(probe));
   const t0 = performance.now();
-  for (let i = 0; i < 4; i++) await probe.trainStep(batchFor(probe));
+  for (let i = 0; i < 8; i++) await probe.trainStep(batchFor(probe));
   const plannedSteps = Math.max(
     10,
-    Math.round((s.seconds * 1000) / ((performance.now() - t0) / 4)),
+    Math.round((s.seconds * 1000) / ((performance.now() - t0) / 8)),
   );
   probe.model.params.dispose();
 
@@ -158,10 +158,11 @@ export async function runTraining(
         }`,
     );
   };
+  // Past the planned steps (the probe guessed long) the learning rate stays at its floor, so that
+  // every run trains for exactly the budget.
   while (evals.length < s.evals) {
-    if (trainer.step >= plannedSteps || clock >= evalAt[evals.length] * 1000) {
+    if (clock >= evalAt[evals.length] * 1000) {
       await evaluate();
-      if (trainer.step >= plannedSteps) break;
       continue;
     }
     const batch = batchFor(trainer);
