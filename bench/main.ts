@@ -17,7 +17,7 @@
  */
 import { writeFileAtomic } from "../lib/data/mod.ts";
 import { initBackend } from "../lib/nn/mod.ts";
-import { loadPlotlySource, renderReport } from "../lib/viz/mod.ts";
+import { checkInChromium, loadPlotlySource, renderReport } from "../lib/viz/mod.ts";
 import { type FlagSpec, helpText, intFlag, parseFlags, runTask } from "../tasks/cli.ts";
 import { runAlignment } from "./suite/alignment.ts";
 import { runInference } from "./suite/inference.ts";
@@ -202,6 +202,17 @@ async function main(): Promise<number> {
       Object.keys(report.svgs).length
     } plots and ${htmlDir}/BENCHMARKS.html`,
   );
+  const browser = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+  if (await Deno.stat(browser).then(() => true, () => false)) {
+    const check = await checkInChromium(`${htmlDir}/BENCHMARKS.html`, { browser });
+    progress(
+      `headless Chromium: ${check.plotsDrawn} of ${check.plotsExpected} plots drawn, ${check.errors.length} errors`,
+    );
+    if (check.errors.length > 0 || check.plotsDrawn !== check.plotsExpected) {
+      console.error(`error: the HTML report does not render: ${check.errors.join(" | ")}`);
+      return 1;
+    }
+  }
   for (const line of report.summary) console.log(line);
   return 0;
 }

@@ -225,7 +225,7 @@ export function buildReport(r: BenchResults): {
     ], {
       title: `Sampling speed-up over vanilla, ${total} steps`,
       yLabel: "× vanilla",
-      width: 760,
+      width: 900,
       reference: { value: 1, label: "vanilla" },
     });
     md.push(`![Sampling speed-up at ${total} steps](benchmarks/${name})`, "");

@@ -253,7 +253,7 @@ export function svgBarChart(
     });
     out += `<text x="${(l + ci * group + group / 2).toFixed(1)}" y="${
       h - b + 16
-    }" text-anchor="middle">${escapeHtml(c)}</text>\n`;
+    }" text-anchor="middle" font-size="${group < 80 ? 10 : 12}">${escapeHtml(c)}</text>\n`;
   });
   if (options.reference) {
     const y = py(options.reference.value).toFixed(1);
