@@ -81,7 +81,7 @@ async function typeCheck(paths: string[]): Promise<number> {
         `// ---- cell ${i + 1}\n${Array.isArray(c.source) ? c.source.join("") : c.source}`
       )
       .join("\n\n")
-      .replaceAll('from "../lib/', 'from "../../lib/');
+      .replaceAll(/from "\.\.\/(lib|tasks)\//g, 'from "../../$1/');
     const file = join(dir, path.replace(/^notebooks\//, "").replace(/\.ipynb$/, ".ts"));
     await Deno.writeTextFile(
       file,

@@ -290,7 +290,7 @@ export function buildReport(r: BenchResults): {
       "on the features of a fixed encoder (`bench/encoder/`, trained once on the dataset; see its README). " +
       `The *real floor* row measures ${t.samples} other real videos the same way: what a perfect generator scores at this sample size.`,
     "- **tracking**: objects found per frame, the median constant-velocity residual |c₍f+1₎ − 2c_f + c₍f−1₎| along linked tracks (0 for free flight), " +
-      "turns per video (a velocity component reversing) and the fraction of turns at a wall (1 for real physics).",
+      "turns per video (a velocity component reversing) and the fraction of turns at a wall (compare the ground-truth row: real balls turn only at walls, but a large ball's centre turns farther out than the 6 px margin).",
     "- **frame differences**: the mean |x₍f+1₎ − x_f| (0–255) and the 1-Wasserstein distance between the samples' and real videos' histograms of it.",
     "",
     "*Time to vanilla's final FD* is when the method's seed-mean FD curve first reaches vanilla's seed-mean FD at the end of its budget " +

@@ -103,7 +103,11 @@ export interface MotionStats {
    * 0.25 px/frame). A ball turns only when it bounces off a wall.
    */
   turnsPerVideo: number;
-  /** Fraction of those turns within `wallMargin` of a wall (1 for the generator); NaN without `size`. */
+  /**
+   * Fraction of those turns whose middle position lies within `wallMargin` of a wall; NaN without
+   * `size`. Not quite 1 for the generator's own tracks (0.89 on balls 32 × 32): a large ball turns
+   * with its centre farther from the wall than the margin.
+   */
   wallTurnFraction: number;
 }
 
