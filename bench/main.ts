@@ -18,7 +18,7 @@
 import { writeFileAtomic } from "../lib/data/mod.ts";
 import { initBackend } from "../lib/nn/mod.ts";
 import { checkInChromium, loadPlotlySource, renderReport } from "../lib/viz/mod.ts";
-import { type FlagSpec, helpText, intFlag, parseFlags, runTask } from "../tasks/cli.ts";
+import { type FlagSpec, helpText, intFlag, parseFlags, runTask, UsageError } from "../tasks/cli.ts";
 import { runAlignment } from "./suite/alignment.ts";
 import { runInference } from "./suite/inference.ts";
 import { loadReference } from "./suite/quality.ts";
@@ -39,6 +39,10 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   seconds: { type: "string", help: "training budget per run, seconds", default: "150 (quick: 3)" },
   fresh: { type: "boolean", help: "ignore finished units kept from an interrupted run" },
+  "report-only": {
+    type: "boolean",
+    help: "measure nothing: rebuild the documents from <out>/benchmarks/results.json",
+  },
   help: { type: "boolean", help: "show this help" },
 };
 
@@ -94,6 +98,18 @@ async function main(): Promise<number> {
     const s = Math.round((performance.now() - started) / 1000);
     console.log(`[${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}] ${message}`);
   };
+  if (flags["report-only"]) {
+    const path = `${outDir}/benchmarks/results.json`;
+    let saved: BenchResults;
+    try {
+      saved = JSON.parse(await Deno.readTextFile(path));
+    } catch (error) {
+      throw new UsageError(
+        `--report-only needs ${path} from an earlier run (${(error as Error).message})`,
+      );
+    }
+    return await writeDocuments(saved, outDir, progress);
+  }
   const backend = await initBackend();
   progress(
     `deno task bench (${mode}) on ${backend.description}; results to ${outDir}/BENCHMARKS.md`,
@@ -181,6 +197,15 @@ async function main(): Promise<number> {
     torch,
     reused,
   };
+  return await writeDocuments(results, outDir, progress);
+}
+
+/** Writes BENCHMARKS.md, its plots and results.json under `outDir`, and the HTML report. */
+async function writeDocuments(
+  results: BenchResults,
+  outDir: string,
+  progress: Progress,
+): Promise<number> {
   const report = buildReport(results);
   await Deno.mkdir(`${outDir}/benchmarks`, { recursive: true });
   for (const [name, svg] of Object.entries(report.svgs)) {
@@ -191,7 +216,7 @@ async function main(): Promise<number> {
     JSON.stringify(results, null, 1) + "\n",
   );
   await writeFileAtomic(`${outDir}/BENCHMARKS.md`, report.markdown);
-  const htmlDir = mode === "quick" ? outDir : "out/bench";
+  const htmlDir = results.mode === "quick" ? outDir : "out/bench";
   await Deno.mkdir(htmlDir, { recursive: true });
   await writeFileAtomic(
     `${htmlDir}/BENCHMARKS.html`,
