@@ -600,7 +600,7 @@ export function buildReport(r: BenchResults): {
     "## Reproduce",
     "",
     "```sh",
-    "deno task bench            # this document: about an hour on a 2-core VM",
+    "deno task bench            # this document: 47 minutes on a 2-core VM",
     "deno task bench --quick    # every part at tiny size in under 3 minutes (CI runs it)",
     "deno task bench:encoder    # retrains the committed encoder (not needed to run the benchmark)",
     "```",
