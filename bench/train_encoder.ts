@@ -19,6 +19,7 @@ import {
 import type { Dataset } from "../lib/data/mod.ts";
 import { createEncoder, encoderToJson, initBackend } from "../lib/nn/mod.ts";
 import { createRng, type Rng } from "../lib/mod.ts";
+import { TRAIN_SMALL_DATA, trainSmallData } from "../tasks/defaults.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,10 +34,9 @@ if (!Number.isInteger(steps) || steps < 1) {
   throw new Error(`--steps must be a positive integer; got ${values.steps}`);
 }
 const backend = await initBackend();
-const common = { kind: "balls" as const, frames: 16, height: 32, width: 32 };
-const { dataset: train } = await loadOrCreateDataset(
-  datasetParams({ ...common, count: 2048, seed: 0 }),
-);
+const train = await trainSmallData();
+const [, frames, height, width] = train.shape;
+const common = { kind: TRAIN_SMALL_DATA.kind, frames, height, width };
 const { dataset: val } = await loadOrCreateDataset(
   datasetParams({ ...common, count: 256, seed: 3_000_017 }),
 );
@@ -88,7 +88,7 @@ function batch(d: Dataset, indices: number[], rng: Rng) {
 }
 
 const rng = createRng("encoder:0");
-const encoder = createEncoder({ frames: 16, height: 32, width: 32 }, rng.split());
+const encoder = createEncoder({ frames, height, width }, rng.split());
 const variables = [...encoder.params.variables.values()];
 const optimizer = tf.train.adam(2e-3);
 const lossOf = (b: ReturnType<typeof batch>) => {

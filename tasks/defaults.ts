@@ -11,6 +11,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
+import { type Dataset, datasetParams, loadOrCreateDataset } from "../lib/data/mod.ts";
 
 /** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
 export const TRAIN_SMALL: Readonly<TrainConfig> = {
@@ -26,6 +27,38 @@ export const TRAIN_SMALL: Readonly<TrainConfig> = {
   emaDecay: 0.995,
   align: true,
 };
+
+/** train-small's default data: the procedural set it trains on and the held-out set it is measured on. */
+export const TRAIN_SMALL_DATA = {
+  kind: "balls",
+  videos: 2048,
+  size: 32,
+  seed: 0,
+  heldOutSeed: 1_000_003,
+} as const;
+
+let trainSmallDataset: Promise<Dataset> | undefined;
+
+/**
+ * train-small's default training set (16 × 32 × 32 balls, 2048 videos), generated once and cached
+ * under `data/generated/`; read once per process.
+ *
+ * @returns the dataset
+ */
+export function trainSmallData(): Promise<Dataset> {
+  const { kind, videos, size, seed } = TRAIN_SMALL_DATA;
+  trainSmallDataset ??= loadOrCreateDataset(
+    datasetParams({
+      kind,
+      count: videos,
+      frames: TRAIN_SMALL.frames,
+      height: size,
+      width: size,
+      seed,
+    }),
+  ).then((r) => r.dataset);
+  return trainSmallDataset;
+}
 
 /**
  * train-small's default denoiser: the (2+1)D U-Net on 4 × 4 patches, widths 32-48-64.

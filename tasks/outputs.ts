@@ -209,6 +209,54 @@ export interface MotionComparison {
 }
 
 /**
+ * Motion statistics of 8-bit videos, objects detected in every frame (turns placed at the walls).
+ *
+ * @param pixels bytes, [videos, frames, height, width]
+ * @param shape videos, frames, height, width
+ * @returns the statistics
+ */
+export function videoMotion(
+  pixels: Uint8Array,
+  shape: { videos: number; frames: number; height: number; width: number },
+): MotionStats {
+  return motionStats(detectVideos(pixels, shape), {
+    size: { width: shape.width, height: shape.height },
+  });
+}
+
+/**
+ * Motion statistics of a dataset's first videos, detected like samples, and of the generator's
+ * exact tracks for the same videos.
+ *
+ * @param dataset the dataset (pixels and tracks)
+ * @param videos how many videos to measure (default 64)
+ * @returns the detected and the ground-truth statistics
+ */
+export function datasetMotion(
+  dataset: Dataset,
+  videos = 64,
+): { real: MotionStats; truth: MotionStats } {
+  const [, F, H, W] = dataset.shape;
+  const n = Math.min(videos, dataset.shape[0]);
+  return {
+    real: videoMotion(dataset.pixels.subarray(0, n * F * H * W), {
+      videos: n,
+      frames: F,
+      height: H,
+      width: W,
+    }),
+    truth: motionStats(
+      trackPositions(dataset.tracks, {
+        count: dataset.shape[0],
+        maxObjects: dataset.params.maxObjects,
+        frames: F,
+      }, n),
+      { size: { width: W, height: H } },
+    ),
+  };
+}
+
+/**
  * Measures motion in samples against real data and the generator's ground truth.
  *
  * @param samples the samples
@@ -218,30 +266,9 @@ export interface MotionComparison {
  */
 export function compareMotion(samples: Samples, dataset: Dataset, videos = 64): MotionComparison {
   const [, F, H, W] = dataset.shape;
-  const n = Math.min(videos, dataset.shape[0]);
-  const options = { size: { width: W, height: H } };
   return {
-    samples: motionStats(
-      detectVideos(samples.pixels, { videos: samples.count, frames: F, height: H, width: W }),
-      options,
-    ),
-    real: motionStats(
-      detectVideos(dataset.pixels.subarray(0, n * F * H * W), {
-        videos: n,
-        frames: F,
-        height: H,
-        width: W,
-      }),
-      options,
-    ),
-    truth: motionStats(
-      trackPositions(dataset.tracks, {
-        count: dataset.shape[0],
-        maxObjects: dataset.params.maxObjects,
-        frames: F,
-      }, n),
-      options,
-    ),
+    samples: videoMotion(samples.pixels, { videos: samples.count, frames: F, height: H, width: W }),
+    ...datasetMotion(dataset, videos),
   };
 }
 

@@ -47,20 +47,24 @@ import {
   writeReport,
   writeSamples,
 } from "./outputs.ts";
-import { TRAIN_SMALL } from "./defaults.ts";
+import { TRAIN_SMALL, TRAIN_SMALL_DATA } from "./defaults.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   dataset: {
     type: "string",
     help: `procedural dataset: ${DATASET_KINDS.join(" | ")}`,
-    default: "balls",
+    default: TRAIN_SMALL_DATA.kind,
   },
   frames: {
     type: "string",
     help: "frames per video F (divisible by 2^(stages−1))",
     default: String(TRAIN_SMALL.frames),
   },
-  size: { type: "string", help: "frame height and width (a multiple of 16)", default: "32" },
+  size: {
+    type: "string",
+    help: "frame height and width (a multiple of 16)",
+    default: String(TRAIN_SMALL_DATA.size),
+  },
   stages: { type: "string", help: "pyramid stages K (1–4)", default: String(TRAIN_SMALL.stages) },
   form: { type: "string", help: "diffusion form: fm (flow matching) | ddim", default: "fm" },
   mode: {
@@ -90,7 +94,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "channel widths per level, comma-separated",
     default: "32,48,64",
   },
-  videos: { type: "string", help: "training videos in the dataset", default: "2048" },
+  videos: {
+    type: "string",
+    help: "training videos in the dataset",
+    default: String(TRAIN_SMALL_DATA.videos),
+  },
   samples: { type: "string", help: "videos to draw at the end", default: "8" },
   "sample-steps": { type: "string", help: "sampling steps in total", default: "30" },
   "checkpoint-every": { type: "string", help: "steps between checkpoints", default: "200" },
@@ -99,7 +107,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "steps between log lines when not on a terminal",
     default: "50",
   },
-  seed: { type: "string", help: "seed of the dataset, weights and training", default: "0" },
+  seed: {
+    type: "string",
+    help: "seed of the dataset, weights and training",
+    default: String(TRAIN_SMALL_DATA.seed),
+  },
   out: { type: "string", help: "output folder", default: "runs/<time>-<dataset>-<mode>-<form>" },
   resume: { type: "string", help: "continue a run from its folder (or its checkpoint folder)" },
   backend: {
@@ -143,9 +155,9 @@ interface RunSettings {
 }
 
 function settingsFromFlags(v: Record<string, string | boolean | undefined>): RunSettings {
-  const dataset = choiceFlag("dataset", v.dataset, "balls", DATASET_KINDS);
+  const dataset = choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS);
   const frames = intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256);
-  const size = intFlag("size", v.size, 32, 16, 256);
+  const size = intFlag("size", v.size, TRAIN_SMALL_DATA.size, 16, 256);
   const stages = intFlag("stages", v.stages, TRAIN_SMALL.stages, 1, 4);
   const form = choiceFlag("form", v.form, "fm", ["fm", "ddim"] as const);
   const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
@@ -197,8 +209,8 @@ function settingsFromFlags(v: Record<string, string | boolean | undefined>): Run
     train,
     model,
     dataset,
-    videos: intFlag("videos", v.videos, 2048, 8, 1_000_000),
-    seed: intFlag("seed", v.seed, 0, 0, 2 ** 31),
+    videos: intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
+    seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
   };
 }
 
@@ -335,7 +347,7 @@ async function main(): Promise<number> {
     datasetParams({
       kind: settings.dataset,
       count: 64,
-      seed: settings.seed + 1_000_003,
+      seed: settings.seed + TRAIN_SMALL_DATA.heldOutSeed,
       ...common,
     }),
   );

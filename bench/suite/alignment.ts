@@ -13,7 +13,7 @@ import {
   pairwiseCost,
   video,
 } from "../../lib/mod.ts";
-import { trainingData } from "./quality.ts";
+import { trainSmallData } from "../../tasks/defaults.ts";
 import { median } from "./util.ts";
 
 /** One batch size's timings. */
@@ -38,7 +38,7 @@ export interface AlignmentRow {
  * @returns one row per size
  */
 export async function runAlignment(batches: number[], reps: number): Promise<AlignmentRow[]> {
-  const data = await trainingData();
+  const data = await trainSmallData();
   const [, F, H, W] = data.shape;
   const rows: AlignmentRow[] = [];
   for (const B of batches) {

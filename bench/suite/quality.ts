@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { type Dataset, datasetParams, loadOrCreateDataset } from "../../lib/data/mod.ts";
+import { datasetParams, loadOrCreateDataset } from "../../lib/data/mod.ts";
 import {
-  detectVideos,
   type FrameDifferenceStats,
   frameDifferenceStats,
   frechetDistance,
@@ -16,8 +15,6 @@ import {
   gaussianFit,
   mmdPolynomial,
   type MotionStats,
-  motionStats,
-  trackPositions,
   wasserstein1,
 } from "../../lib/metrics/mod.ts";
 import {
@@ -27,6 +24,8 @@ import {
   type VideoEncoder,
 } from "../../lib/nn/mod.ts";
 import { createRng } from "../../lib/mod.ts";
+import { TRAIN_SMALL, TRAIN_SMALL_DATA } from "../../tasks/defaults.ts";
+import { datasetMotion, videoMotion } from "../../tasks/outputs.ts";
 
 /** Where the committed encoder lives. */
 export const ENCODER_PATH = new URL("../encoder/encoder.json", import.meta.url);
@@ -67,7 +66,11 @@ export interface Quality {
   diffW1: number;
 }
 
-const SHAPE = { frames: 16, height: 32, width: 32 };
+const SHAPE = {
+  frames: TRAIN_SMALL.frames,
+  height: TRAIN_SMALL_DATA.size,
+  width: TRAIN_SMALL_DATA.size,
+};
 
 /**
  * Loads the encoder and measures the real reference (cached datasets under data/generated/).
@@ -86,7 +89,7 @@ export async function loadReference(videos: number, sampleCount: number): Promis
     );
   }
   const { encoder, manifest } = encoderFromJson(text, createRng(0));
-  const common = { kind: "balls" as const, ...SHAPE };
+  const common = { kind: TRAIN_SMALL_DATA.kind, ...SHAPE };
   const { dataset: real } = await loadOrCreateDataset(
     datasetParams({ ...common, count: videos, seed: 2_000_003 }),
   );
@@ -94,30 +97,18 @@ export async function loadReference(videos: number, sampleCount: number): Promis
     datasetParams({ ...common, count: sampleCount, seed: 4_000_037 }),
   );
   const features = encodeVideos(encoder, real.pixels, videos);
+  const motion = datasetMotion(real, videos);
   const partial: Omit<Reference, "floor"> = {
     encoder,
     features,
     fit: gaussianFit(features, ENCODER_FEATURES),
-    realMotion: motion(real.pixels, videos),
-    truthMotion: motionStats(
-      trackPositions(real.tracks, {
-        count: videos,
-        maxObjects: real.params.maxObjects,
-        frames: SHAPE.frames,
-      }),
-      { size: { width: SHAPE.width, height: SHAPE.height } },
-    ),
+    realMotion: motion.real,
+    truthMotion: motion.truth,
     realDifferences: frameDifferenceStats(real.pixels, { videos, ...SHAPE }),
     videos,
     encoderTraining: manifest.training,
   };
   return { ...partial, floor: measureQuality(other.pixels, sampleCount, partial) };
-}
-
-function motion(pixels: Uint8Array, videos: number): MotionStats {
-  return motionStats(detectVideos(pixels, { videos, ...SHAPE }), {
-    size: { width: SHAPE.width, height: SHAPE.height },
-  });
 }
 
 /**
@@ -138,16 +129,8 @@ export function measureQuality(
   return {
     fd: frechetDistance(gaussianFit(features, ENCODER_FEATURES), reference.fit),
     mmd: mmdPolynomial(features, reference.features, ENCODER_FEATURES),
-    motion: motion(pixels, videos),
+    motion: videoMotion(pixels, { videos, ...SHAPE }),
     diffMean: differences.meanAbs,
     diffW1: wasserstein1(differences.histogram, reference.realDifferences.histogram),
   };
-}
-
-/** The training dataset (train-small's). */
-export async function trainingData(): Promise<Dataset> {
-  const { dataset } = await loadOrCreateDataset(
-    datasetParams({ kind: "balls", ...SHAPE, count: 2048, seed: 0 }),
-  );
-  return dataset;
 }

@@ -121,6 +121,30 @@ export function curves(runs: TrainingRun[], form: string): Curve[] {
   });
 }
 
+/** A Plotly figure of one quality measure against training seconds, a line per method. */
+function curveFigure(
+  cs: Curve[],
+  y: (c: Curve) => number[],
+  title: string,
+  yTitle: string,
+): PlotlyFigure {
+  return {
+    data: cs.map((c) => ({
+      type: "scatter",
+      mode: "lines+markers",
+      name: LABEL[c.method],
+      x: c.seconds,
+      y: y(c),
+    })),
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "s" } },
+      yaxis: { title: { text: yTitle } },
+      height: 380,
+    },
+  };
+}
+
 /**
  * Builds the Markdown, the SVG plots, the HTML sections and the summary.
  *
@@ -459,35 +483,8 @@ export function buildReport(r: BenchResults): {
         ]),
       },
       figures: [
-        {
-          data: cs.map((c) => ({
-            type: "scatter",
-            mode: "lines+markers",
-            name: LABEL[c.method],
-            x: c.seconds,
-            y: c.fd,
-          })),
-          layout: {
-            title: { text: `${form}: FD against training seconds` },
-            xaxis: { title: { text: "s" } },
-            yaxis: { title: { text: "FD" } },
-            height: 380,
-          },
-        },
-        {
-          data: cs.map((c) => ({
-            type: "scatter",
-            mode: "lines+markers",
-            name: LABEL[c.method],
-            x: c.seconds,
-            y: c.mmd,
-          })),
-          layout: {
-            title: { text: `${form}: MMD² against training seconds` },
-            xaxis: { title: { text: "s" } },
-            height: 380,
-          },
-        },
+        curveFigure(cs, (c) => c.fd, `${form}: FD against training seconds`, "FD"),
+        curveFigure(cs, (c) => c.mmd, `${form}: MMD² against training seconds`, "MMD²"),
       ],
     });
   }

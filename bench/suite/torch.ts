@@ -5,11 +5,8 @@
  * @module
  */
 import { initBackend } from "../../lib/nn/mod.ts";
-import { TRAIN_SMALL, trainersByStage, trainSmallModel } from "../../tasks/defaults.ts";
-import { createDenoiser } from "../../lib/nn/mod.ts";
-import { createRng } from "../../lib/mod.ts";
 import { toModelSpace } from "../../lib/data/mod.ts";
-import { trainingData } from "./quality.ts";
+import { TRAIN_SMALL, trainersByStage, trainSmallData } from "../../tasks/defaults.ts";
 import { median } from "./util.ts";
 
 /** The comparison. */
@@ -47,7 +44,7 @@ export const TORCH_ENV = {
  */
 export async function runTorch(rounds: number): Promise<TorchResult> {
   const backend = await initBackend();
-  const data = await trainingData();
+  const data = await trainSmallData();
   const x0 = toModelSpace(data, Array.from({ length: TRAIN_SMALL.batch }, (_, i) => i));
   const { vanilla, perStage } = trainersByStage();
   const ours: Record<number, number[]> = { 16: [], 8: [], 4: [] };
@@ -63,7 +60,7 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
       ours[frames].push(performance.now() - t0);
     }
   }
-  const ourParameters = createDenoiser(trainSmallModel(), createRng(0)).params.count();
+  const ourParameters = vanilla.model.params.count();
   const result: TorchResult = {
     available: false,
     ourParameters,

@@ -14,9 +14,9 @@ import {
   Trainer,
 } from "../../lib/nn/mod.ts";
 import { createRng } from "../../lib/mod.ts";
-import { TRAIN_SMALL, trainSmallModel } from "../../tasks/defaults.ts";
+import { TRAIN_SMALL, trainSmallData, trainSmallModel } from "../../tasks/defaults.ts";
 import { drawSamples } from "../../tasks/outputs.ts";
-import { measureQuality, type Quality, type Reference, trainingData } from "./quality.ts";
+import { measureQuality, type Quality, type Reference } from "./quality.ts";
 import { median, type Progress } from "./util.ts";
 
 /** The three methods compared. */
@@ -110,7 +110,7 @@ export async function runTraining(
   reference: Reference,
   progress: Progress,
 ): Promise<TrainingRun> {
-  const data = await trainingData();
+  const data = await trainSmallData();
   const modelConfig = trainSmallModel();
   const make = (steps: number) =>
     new Trainer(

@@ -249,9 +249,25 @@ export function toModelSpace(dataset: Dataset, indices: ArrayLike<number>): Floa
     if (!Number.isInteger(n) || n < 0 || n >= dataset.shape[0]) {
       throw new RangeError(`video index must be in [0, ${dataset.shape[0] - 1}]; got ${n}`);
     }
-    const src = dataset.pixels.subarray(n * size, (n + 1) * size);
-    for (let p = 0; p < size; p++) out[b * size + p] = src[p] / 127.5 - 1;
+    fromPixels(dataset.pixels.subarray(n * size, (n + 1) * size), out, b * size);
   }
+  return out;
+}
+
+/**
+ * Converts pixels 0–255 to model space [−1, 1], the inverse of {@link toPixels} up to rounding.
+ *
+ * @param bytes the pixels
+ * @param out where to write (default a new array of the same length)
+ * @param offset the first index of `out` written
+ * @returns `out`
+ */
+export function fromPixels(
+  bytes: ArrayLike<number>,
+  out: Float32Array = new Float32Array(bytes.length),
+  offset = 0,
+): Float32Array {
+  for (let p = 0; p < bytes.length; p++) out[offset + p] = bytes[p] / 127.5 - 1;
   return out;
 }
 

@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fromPixels } from "../data/generate.ts";
 import type { Rng } from "../video.ts";
 import { avgPool2, conv2d, silu } from "./layers.ts";
 import { ParamStore, valuesInOrder } from "./params.ts";
@@ -154,8 +155,7 @@ export function encodeVideos(
   const out = new Float32Array(videos * ENCODER_FEATURES);
   for (let at = 0; at < videos; at += batch) {
     const n = Math.min(batch, videos - at);
-    const values = new Float32Array(n * size);
-    for (let i = 0; i < n * size; i++) values[i] = pixels[at * size + i] / 127.5 - 1;
+    const values = fromPixels(pixels.subarray(at * size, (at + n) * size));
     const features = tf.tidy(() =>
       encoder.features(tf.tensor(values, [n, frames, height, width, 1]))
     );

@@ -94,6 +94,25 @@ function header(o: SvgChartOptions, w: number, h: number): string {
     }</text>\n`;
 }
 
+/** The plot area's border and the axis labels. */
+function plotBox(o: SvgChartOptions): string {
+  const { w, h, l, r, t, b } = frame(o);
+  let out = `<rect x="${l}" y="${t}" width="${w - l - r}" height="${
+    h - t - b
+  }" fill="none" stroke="#999"/>\n`;
+  if (o.xLabel) {
+    out += `<text x="${(l + w - r) / 2}" y="${h - 10}" text-anchor="middle">${
+      escapeHtml(o.xLabel)
+    }</text>\n`;
+  }
+  if (o.yLabel) {
+    out += `<text transform="translate(16 ${(t + h - b) / 2}) rotate(-90)" text-anchor="middle">${
+      escapeHtml(o.yLabel)
+    }</text>\n`;
+  }
+  return out;
+}
+
 function legend(
   items: { name: string; color: string; dash?: boolean }[],
   x: number,
@@ -162,19 +181,7 @@ export function svgLineChart(
         fmt(options.logX ? 10 ** v : v)
       }</text>\n`;
   }
-  out += `<rect x="${l}" y="${t}" width="${w - l - r}" height="${
-    h - t - b
-  }" fill="none" stroke="#999"/>\n`;
-  if (options.xLabel) {
-    out += `<text x="${(l + w - r) / 2}" y="${h - 10}" text-anchor="middle">${
-      escapeHtml(options.xLabel)
-    }</text>\n`;
-  }
-  if (options.yLabel) {
-    out += `<text transform="translate(16 ${(t + h - b) / 2}) rotate(-90)" text-anchor="middle">${
-      escapeHtml(options.yLabel)
-    }</text>\n`;
-  }
+  out += plotBox(options);
   const items = series.map((s, i) => ({
     ...s,
     color: s.color ?? SVG_PALETTE[i % SVG_PALETTE.length],
@@ -263,19 +270,7 @@ export function svgBarChart(
         escapeHtml(options.reference.label)
       }</text>\n`;
   }
-  out += `<rect x="${l}" y="${t}" width="${w - l - r}" height="${
-    h - t - b
-  }" fill="none" stroke="#999"/>\n`;
-  if (options.xLabel) {
-    out += `<text x="${(l + w - r) / 2}" y="${h - 10}" text-anchor="middle">${
-      escapeHtml(options.xLabel)
-    }</text>\n`;
-  }
-  if (options.yLabel) {
-    out += `<text transform="translate(16 ${(t + h - b) / 2}) rotate(-90)" text-anchor="middle">${
-      escapeHtml(options.yLabel)
-    }</text>\n`;
-  }
+  out += plotBox(options);
   out += legend(items, w - r + 14, t + 10);
   return out + "</svg>\n";
 }
