@@ -248,10 +248,24 @@ export function vpSchedule(options: VpScheduleOptions): Schedule {
     gammaExpr = `exp(-${k} * ((${a} + ${b - a} * t)^3 - ${a ** 3}) / 2)`;
   } else {
     const phi = (t: number) => ((t + s) / (1 + s)) * Math.PI / 2;
-    const logC0 = 2 * Math.log(Math.cos(phi(0)));
+    const cos0 = Math.cos(phi(0)), logC0 = 2 * Math.log(cos0);
     logAlphaBar = (t) => t === 1 ? -Infinity : 2 * Math.log(Math.cos(phi(t))) - logC0;
     dLogAlphaBar = (t) => -Math.tan(phi(t)) * Math.PI / (1 + s);
     gammaExpr = `cos((t + ${s}) / ${1 + s} * pi / 2) / cos(${s / (1 + s)} * pi / 2)`;
+    // γ = cos φ / cos φ₀ differentiated directly: ½·(d log ᾱ/dt)·√ᾱ is ∞ · 0 at t = 1, where
+    // the true value is −(π/2) / ((1 + s)·cos φ₀).
+    const dGamma = (t: number) => -Math.sin(phi(t)) * Math.PI / (2 * (1 + s) * cos0);
+    return vpFromLogAlphaBar(
+      `vp-${beta}`,
+      logAlphaBar,
+      dLogAlphaBar,
+      {
+        gamma: gammaExpr,
+        sigma: `sqrt(1 - (${gammaExpr})^2)`,
+      },
+      undefined,
+      dGamma,
+    );
   }
   return vpFromLogAlphaBar(`vp-${beta}`, logAlphaBar, dLogAlphaBar, {
     gamma: gammaExpr,
@@ -265,15 +279,22 @@ function vpFromLogAlphaBar(
   dLogAlphaBar: (t: number) => number,
   expressions?: { gamma: string; sigma: string },
   table?: { timesteps: number; alphasCumprod: Float64Array },
+  dGamma?: (t: number) => number,
 ): Schedule {
   // σ² = 1 − ᾱ = −expm1(log ᾱ) keeps full precision near t = 0, where ᾱ ≈ 1.
   const sigma2 = (t: number) => Math.max(0, -Math.expm1(logAlphaBar(t)));
+  const gamma = (t: number) => Math.exp(0.5 * logAlphaBar(t));
+  const dGammaOf = dGamma ?? ((t: number) => 0.5 * dLogAlphaBar(t) * gamma(t));
   return makeSchedule({
     name,
-    gamma: (t) => Math.exp(0.5 * logAlphaBar(t)),
+    gamma,
     sigma: (t) => Math.sqrt(sigma2(t)),
-    dGamma: (t) => 0.5 * dLogAlphaBar(t) * Math.exp(0.5 * logAlphaBar(t)),
-    dSigma: (t) => -Math.exp(logAlphaBar(t)) * dLogAlphaBar(t) / (2 * Math.sqrt(sigma2(t))),
+    dGamma: dGammaOf,
+    // dσ/dt = −γ·γ̇/σ: 0 where γ = 0 (t = 1 of the cosine schedule), +∞ where σ = 0 (t = 0).
+    dSigma: (t) => {
+      const g = gamma(t);
+      return g === 0 ? 0 : -g * dGammaOf(t) / Math.sqrt(sigma2(t));
+    },
     lambda: (t) => 0.5 * (logAlphaBar(t) - Math.log(sigma2(t))),
     expressions,
     table,

@@ -168,3 +168,57 @@ Deno.test("schedules reject times outside [0, 1] and bad parameters, naming them
     /timestep must be a finite number in \[-1, 999\]/,
   );
 });
+
+Deno.test("dγ/dt and dσ/dt at t = 0 and t = 1 equal their closed forms for every schedule", () => {
+  const T = 1000, c0 = T * 1e-4, c1 = T * 0.02;
+  const a = Math.sqrt(0.00085), b = Math.sqrt(0.012);
+  const s = 0.008, phi0 = (s / (1 + s)) * Math.PI / 2;
+  // Continuous VP: γ̇ = ½·(d log ᾱ/dt)·γ, σ̇ = −γ·γ̇/σ, σ̇(0) = +∞ because σ ~ √t near 0.
+  const vpEnds = (logAbar1: number, dLog0: number, dLog1: number) => {
+    const g1 = Math.exp(logAbar1 / 2), s1 = Math.sqrt(-Math.expm1(logAbar1));
+    return {
+      0: { dGamma: dLog0 / 2, dSigma: Infinity },
+      1: { dGamma: (dLog1 / 2) * g1, dSigma: (-g1 * (dLog1 / 2) * g1) / s1 },
+    };
+  };
+  const discreteEnds = (betas: Float64Array) => {
+    const logAbar1 = betas.reduce((acc, beta) => acc + Math.log1p(-beta), 0);
+    return vpEnds(logAbar1, T * Math.log1p(-betas[0]), T * Math.log1p(-betas[T - 1]));
+  };
+  const cases: [Schedule, Record<0 | 1, { dGamma: number; dSigma: number }>][] = [
+    [rectifiedFlow(), { 0: { dGamma: -1, dSigma: 1 }, 1: { dGamma: -1, dSigma: 1 } }],
+    // ψ(t) = 3t/(1 + 2t): ψ'(0) = 3, ψ'(1) = 1/3.
+    [shiftSchedule(rectifiedFlow(), 3), {
+      0: { dGamma: -3, dSigma: 3 },
+      1: { dGamma: -1 / 3, dSigma: 1 / 3 },
+    }],
+    [vpSchedule({ beta: "linear" }), vpEnds(-(c0 + 0.5 * (c1 - c0)), -c0, -c1)],
+    [
+      vpSchedule({ beta: "scaled-linear" }),
+      vpEnds(-(T / (3 * (b - a))) * (b ** 3 - a ** 3), -T * a * a, -T * b * b),
+    ],
+    [vpSchedule({ beta: "cosine" }), {
+      0: { dGamma: -Math.tan(phi0) * Math.PI / (2 * (1 + s)), dSigma: Infinity },
+      // γ = cos φ / cos φ₀ reaches 0 at t = 1 with slope −(π/2)/((1 + s)·cos φ₀); σ̇ = 0 there.
+      1: { dGamma: -(Math.PI / 2) / ((1 + s) * Math.cos(phi0)), dSigma: 0 },
+    }],
+    [vpSchedule({ beta: "linear", discrete: true }), discreteEnds(betaTable({ beta: "linear" }))],
+    [
+      vpSchedule({ beta: "scaled-linear", discrete: true }),
+      discreteEnds(betaTable({ beta: "scaled-linear" })),
+    ],
+    [vpSchedule({ beta: "cosine", discrete: true }), discreteEnds(betaTable({ beta: "cosine" }))],
+  ];
+  for (const [schedule, ends] of cases) {
+    for (const t of [0, 1] as const) {
+      const c = schedule.at(t);
+      for (const key of ["dGamma", "dSigma"] as const) {
+        const want = ends[t][key], got = c[key];
+        if (want === Infinity) assert.equal(got, Infinity, `${schedule.name} ${key} at t = ${t}`);
+        else assertClose(got, want, 1e-12 * (1 + Math.abs(want)), `${schedule.name} ${key}(${t})`);
+      }
+    }
+  }
+  // The cosine value at t = 1 is the limit of the interior values (the issue's −1.5584508).
+  assertClose(vpSchedule({ beta: "cosine" }).at(1).dGamma, -1.5584508, 1e-7, "cosine dγ(1)");
+});

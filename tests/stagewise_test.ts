@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Stage, stageByIndex, type StagePlan, stagePlan } from "../lib/pyramid.ts";
-import { rectifiedFlow, type Schedule, vpSchedule } from "../lib/schedule.ts";
+import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../lib/schedule.ts";
 import {
   PREDICTION_KINDS,
   recoverPair,
@@ -314,4 +314,36 @@ Deno.test("stage-wise functions reject mismatched shapes, times outside the stag
     () => sampleStageAndTime(plan, createRng(1), { weights: [0, 0, 0] }),
     /must not all be zero/,
   );
+});
+
+Deno.test("recoverPair() at t = 1 inverts every kind that carries (x̃₀, ε) there, for every schedule", () => {
+  const schedules = [
+    ...SCHEDULES,
+    vpSchedule({ beta: "cosine" }),
+    shiftSchedule(rectifiedFlow(), 3),
+  ];
+  for (const schedule of schedules) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 10);
+    const stage = plan.stages[0];
+    assert.equal(stage.start, 1);
+    const { pair } = stageCase(x0, fullNoise, plan, stage);
+    const xt = stagePoint(pair, { t: 1, schedule });
+    const g = schedule.gamma(1);
+    for (const kind of PREDICTION_KINDS) {
+      const p = stageTarget(pair, { kind, stage, t: 1, schedule });
+      // ε carries no x₀ where γ = 0: the only kind that cannot be recovered at t = 1.
+      if (kind === "epsilon" && g === 0) {
+        assertThrowsWith(
+          () => recoverPair(xt, p.data, { kind, stage, t: 1, schedule }),
+          /cannot recover x0/,
+        );
+        continue;
+      }
+      const back = recoverPair(xt, p.data, { kind, stage, t: 1, schedule });
+      // x₀ is read through 1/γ(1) for ε-prediction; that amplifies rounding where γ(1) is small.
+      const tol = kind === "epsilon" ? 1e-12 / g : 1e-9;
+      assertAllClose(back.x0.data, pair.x0.data, tol, `${schedule.name} ${kind} x0 at t = 1`);
+      assertAllClose(back.epsilon.data, pair.epsilon.data, 1e-9, `${schedule.name} ${kind} ε`);
+    }
+  }
 });
