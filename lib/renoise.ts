@@ -28,7 +28,7 @@
  * @module
  */
 
-import { checkFinite, checkInteger, checkOneOf } from "./checks.ts";
+import { checkAllFinite, checkFinite, checkInteger, checkOneOf } from "./checks.ts";
 import type { Schedule } from "./schedule.ts";
 import { checkLayout, type FrameLayout, temporalUp, upGroups } from "./temporal.ts";
 import { checkVideo, frameSize, newData, Rng, type Video, type VideoData } from "./video.ts";
@@ -182,6 +182,7 @@ function drawNoise(noise: Rng | VideoData, length: number): VideoData {
       `noise must hold one draw per upsampled element (${length}); got ${noise.length}`,
     );
   }
+  checkAllFinite("noise", noise);
   return noise;
 }
 

@@ -38,7 +38,7 @@ export function parseFlags(
 ): Record<string, string | boolean | undefined> {
   try {
     const { values } = parseArgs({
-      args,
+      args: attachNegativeValues(args, spec),
       options: Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, { type: v.type }])),
       strict: true,
       allowPositionals: false,
@@ -47,6 +47,23 @@ export function parseFlags(
   } catch (error) {
     throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
   }
+}
+
+/**
+ * `--steps -5` would read as two flags; join a negative number to its string flag (`--steps=-5`)
+ * so that the range check, not the parser, answers it.
+ */
+function attachNegativeValues(args: string[], spec: Record<string, FlagSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    const next = args[i + 1];
+    if (name && spec[name]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
 }
 
 /**
@@ -66,14 +83,19 @@ export function helpText(usage: string, spec: Record<string, FlagSpec>): string 
   return `${usage}\n\n${rows.join("\n")}`;
 }
 
+const INTEGER_TEXT = /^[-+]?\d+$/;
+const NUMBER_TEXT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
 function rangeFlag(
   kind: "integer" | "number",
   [name, value, fallback, min, max]: [string, unknown, number, number, number],
 ): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  // Decimal text only: Number() would also take "0x3", " 5 " and, for integers, "1e1".
+  const pattern = kind === "integer" ? INTEGER_TEXT : NUMBER_TEXT;
+  const n = typeof value === "string" && pattern.test(value) ? Number(value) : NaN;
   const valid = kind === "integer" ? Number.isInteger(n) : Number.isFinite(n);
-  if (typeof value !== "string" || value.trim() === "" || !valid || n < min || n > max) {
+  if (!valid || n < min || n > max) {
     throw new UsageError(
       `--${name} must be ${
         kind === "integer" ? "an integer" : "a number"
@@ -148,8 +170,41 @@ export function choiceFlag<T extends string>(
 }
 
 /**
- * Runs a task's main function: usage errors print one line and exit 2; other errors print and
- * exit 1.
+ * The exit code and one-line message for an error that ends a task, or undefined for a bug (an
+ * error that should show its stack). 2: the user's input (flags, paths, files, a folder in use);
+ * 1: the environment (a full disk, a failing device, any other operating-system error).
+ *
+ * @param error what was thrown
+ * @returns the code and message, or undefined
+ */
+export function exitFor(error: unknown): { code: 1 | 2; message: string } | undefined {
+  const message = (error as Error)?.message ?? String(error);
+  if (error instanceof UsageError || error instanceof RangeError || isInputError(error)) {
+    return { code: 2, message };
+  }
+  for (const kind of PATH_ERRORS) {
+    if (error instanceof Deno.errors[kind]) return { code: 2, message };
+  }
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === "string") {
+    return { code: 1, message };
+  }
+  return undefined;
+}
+
+/** Operating-system errors that come from a path the user gave. */
+const PATH_ERRORS = [
+  "PermissionDenied",
+  "NotFound",
+  "NotADirectory",
+  "IsADirectory",
+  "AlreadyExists",
+  "InvalidData",
+  "FilesystemLoop",
+] as const;
+
+/**
+ * Runs a task's main function: input errors print one line and exit 2, environment errors (a
+ * full disk) one line and exit 1; anything else is a bug and prints its stack.
  *
  * @param main the task
  */
@@ -158,16 +213,15 @@ export async function runTask(main: () => Promise<number | void>): Promise<void>
     const code = await main();
     Deno.exit(code ?? 0);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof RangeError || isInputError(error)) {
-      console.error(`error: ${(error as Error).message}`);
-      Deno.exit(2);
-    }
-    throw error;
+    const exit = exitFor(error);
+    if (exit === undefined) throw error;
+    console.error(`error: ${exit.message.split("\n")[0]}`);
+    Deno.exit(exit.code);
   }
 }
 
 function isInputError(error: unknown): boolean {
   const name = (error as Error)?.name;
   return name === "DatasetFileError" || name === "CheckpointError" ||
-    name === "BackendUnavailableError";
+    name === "BackendUnavailableError" || name === "LockedError";
 }

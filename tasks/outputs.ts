@@ -5,7 +5,9 @@
  * @module
  */
 import type { Dataset } from "../lib/data/mod.ts";
-import { toPixels, writeFileAtomic } from "../lib/data/mod.ts";
+import { dirname, resolve } from "node:path";
+import { locateDir, toPixels, writeFileAtomic } from "../lib/data/mod.ts";
+import { UsageError } from "./cli.ts";
 import {
   detectVideos,
   type MotionStats,
@@ -39,21 +41,89 @@ import {
 } from "../lib/viz/mod.ts";
 
 /**
- * Finds a run's checkpoint from a run folder or from its `checkpoint/` folder.
+ * Finds a run's checkpoint from a run folder or from its `checkpoint/` folder (also when a kill
+ * left the checkpoint only under its temporary name; see `locateDir`).
  *
  * @param path either folder
  * @returns the run and checkpoint folders, or undefined when neither holds a checkpoint
  */
-export async function findRun(
+export function findRun(
   path: string,
 ): Promise<{ runDir: string; checkpointDir: string } | undefined> {
   for (const [runDir, checkpointDir] of [[path, `${path}/checkpoint`], [`${path}/..`, path]]) {
-    try {
-      await Deno.stat(`${checkpointDir}/checkpoint.json`);
-      return { runDir, checkpointDir };
-    } catch { /* try the next layout */ }
+    const found = locateDir(checkpointDir);
+    if (found !== undefined && isFile(`${found}/checkpoint.json`)) {
+      return Promise.resolve({ runDir, checkpointDir });
+    }
   }
-  return undefined;
+  return Promise.resolve(undefined);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** What an output path holds now: nothing, an empty folder, a folder with entries, or a file. */
+export type OutputState = "absent" | "empty" | "full" | "file";
+
+/**
+ * Looks at an output path before anything is written, and rejects what no task may write to: an
+ * empty string, a file, a path under a file, `.` or `..`.
+ *
+ * @param flag the flag that named it, for messages
+ * @param path the path
+ * @returns the absolute path and what it holds
+ */
+export function inspectOutput(flag: string, path: string): { path: string; state: OutputState } {
+  if (path.trim() === "") throw new UsageError(`--${flag} must name a folder; got ""`);
+  const absolute = resolve(path);
+  if (absolute === "/" || /(^|\/)\.\.?$/.test(path.replace(/\/+$/, ""))) {
+    throw new UsageError(`--${flag} must name a folder of its own; got ${JSON.stringify(path)}`);
+  }
+  // Walk up to the first existing ancestor: it must be a folder.
+  for (let p = dirname(absolute); p !== "/"; p = dirname(p)) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(p);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    if (!info.isDirectory) {
+      throw new UsageError(`--${flag} ${path}: ${p} is a file, not a folder`);
+    }
+    break;
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(absolute);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { path: absolute, state: "absent" };
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new UsageError(`--${flag} ${path} is a file; name a folder`);
+  }
+  const full = [...Deno.readDirSync(absolute)].length > 0;
+  return { path: absolute, state: full ? "full" : "empty" };
+}
+
+/**
+ * Whether a folder is the whole output of an earlier run of the same command: it holds nothing
+ * but the files that command writes, and its marker file.
+ *
+ * @param dir the folder
+ * @param marker the file that only this command writes there
+ * @param allowed the names that command writes (a pattern)
+ * @returns true when every entry is allowed and the marker is there
+ */
+export function isOutputOf(dir: string, marker: string, allowed: RegExp): boolean {
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  return names.includes(marker) && names.every((n) => allowed.test(n));
 }
 
 /** Samples drawn by {@link drawSamples}. */

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../lib/data/mod.ts";
+import { dirname } from "node:path";
+import { withLock, writeDirAtomic } from "../lib/data/mod.ts";
 import {
   BACKEND_REQUESTS,
   createDenoiser,
@@ -25,7 +26,17 @@ import {
   runTask,
   UsageError,
 } from "./cli.ts";
-import { drawSamples, encodeSamples, findRun, writeSamples } from "./outputs.ts";
+import {
+  drawSamples,
+  encodeSamples,
+  findRun,
+  inspectOutput,
+  isOutputOf,
+  writeSamples,
+} from "./outputs.ts";
+
+/** The files `deno task sample` writes into its folder. */
+const SAMPLE_FILES = /^(samples\.png|sample-\d+\.gif|stages\.png|trajectory\.json|sampling\.json)$/;
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
@@ -85,10 +96,16 @@ async function main(): Promise<number> {
     }
     plan = stagePlan({ schedule: trained.schedule, frames: train.frames, stages: 1, steps });
   }
-  const out = String(
+  const outFlag = String(
     flags.out ?? `${runDir}/samples-${flags.vanilla ? "vanilla-" : ""}${seed}`,
   );
-  await Deno.mkdir(out, { recursive: true });
+  const { path: out, state } = inspectOutput("out", outFlag);
+  // An earlier sample's folder is replaced as a whole; anything else is left alone.
+  if (state === "full" && !isOutputOf(out, "sampling.json", SAMPLE_FILES)) {
+    throw new UsageError(
+      `--out ${outFlag} already holds files that \`deno task sample\` did not write; choose a new or empty folder`,
+    );
+  }
   console.log(`sampling ${count} videos on ${backend.description}\n${formatPlan(plan)}`);
   const samples = await drawSamples(model, {
     plan,
@@ -99,25 +116,33 @@ async function main(): Promise<number> {
     keep: flags.trajectory ? "every-step" : "stage-ends",
   });
   const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
-  const files = await writeSamples(out, samples, encodeSamples(samples, shape));
-  await writeFileAtomic(
-    `${out}/sampling.json`,
-    JSON.stringify(
-      {
-        checkpoint: checkpointDir,
-        step: checkpoint.manifest.step,
-        count,
-        steps,
-        seed,
-        vanilla: !!flags.vanilla,
-        ms: samples.ms,
-      },
-      null,
-      1,
-    ),
-  );
+  const media = encodeSamples(samples, shape);
+  const writeSamplingInfo = (dir: string) =>
+    Deno.writeTextFile(
+      `${dir}/sampling.json`,
+      JSON.stringify(
+        {
+          checkpoint: checkpointDir,
+          step: checkpoint.manifest.step,
+          count,
+          steps,
+          seed,
+          vanilla: !!flags.vanilla,
+          ms: samples.ms,
+        },
+        null,
+        1,
+      ),
+    );
+  let files: string[] = [];
+  await Deno.mkdir(dirname(out), { recursive: true });
+  await withLock(`${out}.lock`, "sample", () =>
+    writeDirAtomic(out, async (dir) => {
+      files = await writeSamples(dir, samples, media);
+      await writeSamplingInfo(dir);
+    }));
   console.log(
-    `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${out}/{${
+    `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${outFlag}/{${
       files.slice(0, 3).join(", ")
     }, …}`,
   );

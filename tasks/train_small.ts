@@ -6,15 +6,20 @@
  * @module
  */
 import {
+  acquireLock,
   DATASET_KINDS,
   type DatasetKind,
   datasetParams,
   loadOrCreateDataset,
+  type Lock,
+  removeStaleTemporaries,
   toModelSpace,
   writeFileAtomic,
 } from "../lib/data/mod.ts";
+import { resolve } from "node:path";
 import {
   BACKEND_REQUESTS,
+  CheckpointError,
   createDenoiser,
   type DenoiserConfig,
   denoiserConfig,
@@ -44,6 +49,7 @@ import {
   drawSamples,
   encodeSamples,
   findRun,
+  inspectOutput,
   writeReport,
   writeSamples,
 } from "./outputs.ts";
@@ -214,6 +220,24 @@ function settingsFromFlags(v: Record<string, string | boolean | undefined>): Run
   };
 }
 
+/** The dataset settings a checkpoint's `extra` recorded, checked as a hand edit could break them. */
+function runData(
+  extra: Record<string, unknown>,
+  dir: string,
+): Pick<RunSettings, "dataset" | "videos" | "seed"> {
+  const { dataset, videos, seed } = extra ?? {};
+  const ok = (DATASET_KINDS as readonly unknown[]).includes(dataset) &&
+    Number.isInteger(videos) && (videos as number) >= 8 && Number.isInteger(seed) &&
+    (seed as number) >= 0;
+  if (!ok) {
+    throw new CheckpointError(
+      `checkpoint ${dir}: extra must record dataset (one of ${DATASET_KINDS.join(", ")}), ` +
+        `videos and seed to resume; got ${JSON.stringify({ dataset, videos, seed })}`,
+    );
+  }
+  return { dataset: dataset as DatasetKind, videos: videos as number, seed: seed as number };
+}
+
 function stageWeightsFlag(value: unknown, stages: number): number[] | undefined {
   if (value === undefined) return undefined;
   const weights = String(value).split(",").map(Number);
@@ -236,12 +260,17 @@ function formatDuration(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-/** Keeps the metrics log consistent with a checkpoint: drops lines after its step. */
-async function trimMetrics(path: string, step: number): Promise<LossRecord[]> {
+/**
+ * Keeps the metrics log consistent with a checkpoint: drops lines after its step. Reads `from`
+ * (the resumed run's log) and writes `path`, which may be the same file.
+ */
+async function trimMetrics(path: string, step: number, from = path): Promise<LossRecord[]> {
   let text = "";
   try {
-    text = await Deno.readTextFile(path);
-  } catch { /* no log yet */ }
+    text = await Deno.readTextFile(from);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   const lines = text.split("\n").filter((l) => l.trim() !== "").filter((l) => {
     try {
       return JSON.parse(l).step <= step;
@@ -265,7 +294,7 @@ async function main(): Promise<number> {
   }
   let settings: RunSettings;
   let runDir: string;
-  let resumeFrom: string | undefined;
+  let resumeFrom: { runDir: string; checkpointDir: string } | undefined;
   if (flags.resume !== undefined) {
     const found = await findRun(String(flags.resume));
     if (found === undefined) {
@@ -282,23 +311,16 @@ async function main(): Promise<number> {
       );
     }
     const checkpoint = await readCheckpoint(found.checkpointDir);
-    const extra = checkpoint.manifest.extra as {
-      dataset: DatasetKind;
-      videos: number;
-      seed: number;
-    };
     settings = {
       train: {
         ...checkpoint.manifest.train,
         steps: intFlag("steps", flags.steps, checkpoint.manifest.train.steps, 1, 1e7),
       },
       model: checkpoint.manifest.model,
-      dataset: extra.dataset,
-      videos: extra.videos,
-      seed: extra.seed,
+      ...runData(checkpoint.manifest.extra, found.checkpointDir),
     };
     runDir = flags.out === undefined ? found.runDir : String(flags.out);
-    resumeFrom = found.checkpointDir;
+    resumeFrom = found;
   } else {
     settings = settingsFromFlags(flags);
     const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
@@ -306,14 +328,15 @@ async function main(): Promise<number> {
       flags.out ??
         `runs/${stamp}-${settings.dataset}-${settings.train.mode}-${settings.train.form}`,
     );
-    try {
-      await Deno.stat(`${runDir}/checkpoint/checkpoint.json`);
-      throw new UsageError(
-        `${runDir} already holds a run; continue it with --resume ${runDir} or choose another --out`,
-      );
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-    }
+  }
+  const output = inspectOutput("out", runDir);
+  const sameRun = resumeFrom !== undefined && resolve(resumeFrom.runDir) === output.path;
+  if (!sameRun && output.state === "full") {
+    throw new UsageError(
+      (await findRun(runDir))
+        ? `${runDir} already holds a run; continue it with --resume ${runDir} or choose another --out`
+        : `${runDir} is not empty; choose a new or empty folder for --out`,
+    );
   }
   const sampleCount = intFlag("samples", flags.samples, 8, 1, 64);
   const sampleSteps = intFlag(
@@ -332,6 +355,57 @@ async function main(): Promise<number> {
   );
   const { train, model: modelConfig } = settings;
   const started = performance.now();
+
+  // The run folder is locked before anything is written, the dataset cache included.
+  const createdDir = output.state === "absent";
+  await Deno.mkdir(runDir, { recursive: true });
+  let lock: Lock;
+  try {
+    lock = acquireLock(`${runDir}/.lock`, "train-small");
+  } catch (error) {
+    if (createdDir) await Deno.remove(runDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  try {
+    return await trainRun({
+      settings,
+      runDir,
+      resumeFrom,
+      backend,
+      started,
+      sampleCount,
+      sampleSteps,
+      checkpointEvery,
+      logEvery,
+    });
+  } catch (error) {
+    lock.release();
+    // A run that failed before its first write leaves no folder behind.
+    if (createdDir && [...Deno.readDirSync(runDir)].length === 0) await Deno.remove(runDir);
+    throw error;
+  } finally {
+    lock.release();
+  }
+}
+
+/** What {@link trainRun} needs from the command line. */
+interface RunContext {
+  settings: RunSettings;
+  runDir: string;
+  resumeFrom?: { runDir: string; checkpointDir: string };
+  backend: { description: string };
+  started: number;
+  sampleCount: number;
+  sampleSteps: number;
+  checkpointEvery: number;
+  logEvery: number;
+}
+
+/** Trains, checkpoints, samples and reports into a locked run folder. */
+async function trainRun(ctx: RunContext): Promise<number> {
+  const { settings, runDir, resumeFrom, backend, started, sampleCount, sampleSteps } = ctx;
+  const { checkpointEvery, logEvery } = ctx;
+  const { train, model: modelConfig } = settings;
 
   // Data: generated once, cached under data/generated/ (train and held-out sets).
   const common = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
@@ -359,9 +433,14 @@ async function main(): Promise<number> {
   await Deno.mkdir(runDir, { recursive: true });
   const metricsPath = `${runDir}/metrics.jsonl`;
   let losses: LossRecord[] = [];
+  // The last checkpoint known to be good: saved by this process, or the one resumed from.
+  let lastGood: { dir: string; step: number } | undefined;
   if (resumeFrom) {
-    restoreTrainer(trainer, await readCheckpoint(resumeFrom));
-    losses = await trimMetrics(metricsPath, trainer.step);
+    await removeStaleTemporaries(`${resumeFrom.checkpointDir}`);
+    restoreTrainer(trainer, await readCheckpoint(resumeFrom.checkpointDir));
+    // Resuming into another folder carries the run's log up to the checkpoint along.
+    losses = await trimMetrics(metricsPath, trainer.step, `${resumeFrom.runDir}/metrics.jsonl`);
+    lastGood = { dir: resumeFrom.checkpointDir, step: trainer.step };
     console.log(`resuming ${runDir} at step ${trainer.step} of ${train.steps}`);
   } else {
     await writeFileAtomic(metricsPath, "");
@@ -410,6 +489,7 @@ async function main(): Promise<number> {
   const checkpoint = async () => {
     await flushLog();
     await saveCheckpoint(`${runDir}/checkpoint`, trainer, extra);
+    lastGood = { dir: `${runDir}/checkpoint`, step: trainer.step };
   };
   try {
     while (trainer.step < train.steps && !interrupted) {
@@ -460,11 +540,15 @@ async function main(): Promise<number> {
         );
       }
     }
+    await checkpoint();
   } catch (error) {
     if (error instanceof NonFiniteError) {
       if (terminal) console.log();
       console.error(
-        `error: ${error.message}; training stopped, the last good checkpoint is in ${runDir}/checkpoint`,
+        `error: ${error.message}; training stopped. ` +
+          (lastGood
+            ? `The last good checkpoint is ${lastGood.dir} (step ${lastGood.step}).`
+            : "No checkpoint was saved before it; try a lower --lr."),
       );
       await flushLog();
       return 1;
@@ -476,7 +560,6 @@ async function main(): Promise<number> {
     } catch { /* as above */ }
   }
   if (terminal) console.log();
-  await checkpoint();
   const trainMs = performance.now() - loopStart;
   if (interrupted) {
     console.log(

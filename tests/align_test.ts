@@ -229,3 +229,41 @@ Deno.test("alignment rejects non-square, non-finite and mismatched input", () =>
     /metric must be one of "l2", "squared-l2"; got "l1"/,
   );
 });
+
+Deno.test("alignNoise() names bad input: null videos, NaN noise with or without a cost matrix", () => {
+  const rng = createRng(11);
+  const shape = { batch: 4, frames: 2, height: 2, width: 2 };
+  const x = gaussianVideo(shape, rng), e = gaussianVideo(shape, rng);
+  assertThrowsWith(() => alignNoise(null as never, e), /videos must be a Video/);
+  const nan = gaussianVideo(shape, rng);
+  nan.data[5] = NaN;
+  assertThrowsWith(
+    () => alignNoise(x, nan),
+    /noises\.data must contain only finite numbers; entry 5/,
+  );
+  const cost = pairwiseCost(x, e);
+  assertThrowsWith(
+    () => alignNoise(x, nan, { cost }),
+    /noises\.data must contain only finite numbers; entry 5 is NaN/,
+  );
+  cost[3] = NaN;
+  assertThrowsWith(
+    () => alignNoise(x, e, { cost }),
+    /cost must contain only finite numbers; entry 3/,
+  );
+});
+
+Deno.test("pairwiseCost() built in chunks equals the brute-force distances, for d across chunks", () => {
+  const rng = createRng(12);
+  // d = 3·9·13 = 1053 spans three 512-wide chunks with a ragged last one; B = 7 leaves a partial tile.
+  const shape = { batch: 7, frames: 3, height: 9, width: 13 };
+  const x = gaussianVideo(shape, rng), e = gaussianVideo(shape, rng);
+  const d = sampleSize(x), cost = pairwiseCost(x, e, "squared-l2");
+  for (let i = 0; i < 7; i++) {
+    for (let j = 0; j < 7; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += (x.data[i * d + k] - e.data[j * d + k]) ** 2;
+      assertClose(cost[i * 7 + j], s, 1e-9 * s, `cost[${i}, ${j}]`);
+    }
+  }
+});

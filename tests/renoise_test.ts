@@ -274,3 +274,16 @@ Deno.test("renoise() rejects transitions that add too little noise and malformed
   );
   assert.equal(spatialUpNearest(video({ frames: 1, height: 2, width: 3 })).data.length, 24);
 });
+
+Deno.test("renoise() refuses noise draws that are not finite, naming the entry", () => {
+  const x = gaussianVideo({ batch: 1, frames: 2, height: 2, width: 2 }, createRng(4), "float64");
+  const s = correctedStart(rf, 1 / 3);
+  const noise = new Float64Array(16).fill(0.5);
+  noise[9] = NaN;
+  assertThrowsWith(
+    () => renoise(x, { schedule: rf, from: 1 / 3, to: s, noise }),
+    /noise must contain only finite numbers; entry 9 is NaN/,
+  );
+  noise[9] = 0.5;
+  assert.equal(renoise(x, { schedule: rf, from: 1 / 3, to: s, noise }).frames, 4);
+});

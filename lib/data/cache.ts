@@ -4,7 +4,8 @@
  * @module
  */
 import { type Dataset, type DatasetParams, generateDataset } from "./generate.ts";
-import { readDataset, writeDataset } from "./format.ts";
+import { DATASET_FORMAT_VERSION, DatasetFileError, readDataset, writeDataset } from "./format.ts";
+import { removeStaleTemporaries } from "./atomic.ts";
 
 /**
  * The cache file name of a dataset, e.g. `balls-16x32x32-n2048-s0.tpv`.
@@ -18,7 +19,8 @@ export function datasetFileName(params: DatasetParams): string {
 }
 
 /**
- * Reads a cached dataset, or generates and writes it (atomically) if it is not there yet.
+ * Reads a cached dataset, or generates and writes it (atomically) if it is not there yet or was
+ * written in an older format version.
  *
  * @param params the dataset parameters
  * @param dir the cache folder (default `data/generated`)
@@ -34,9 +36,14 @@ export async function loadOrCreateDataset(
     const dataset = await readDataset(path, params);
     return { dataset, path, created: false };
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    // A cache file of an older format is ours to replace (it is generated from its name); a
+    // corrupt one or one of a newer format is reported, never overwritten.
+    const older = error instanceof DatasetFileError && error.version !== undefined &&
+      error.version < DATASET_FORMAT_VERSION;
+    if (!(error instanceof Deno.errors.NotFound) && !older) throw error;
   }
   await Deno.mkdir(dir, { recursive: true });
+  await removeStaleTemporaries(path);
   const dataset = generateDataset(params);
   await writeDataset(path, dataset);
   return { dataset, path, created: true };

@@ -1,5 +1,5 @@
 /**
- * The dataset file format (`.tpv`), version 1. All integers little-endian.
+ * The dataset file format (`.tpv`), version 2. All integers little-endian.
  *
  * | bytes | content |
  * |---|---|
@@ -10,19 +10,22 @@
  *
  * The header holds `format` (`"tpdiff-video"`), `version` (1), `generator`, `parameters`, `seed`,
  * `shape` ([count, frames, height, width, channels]), `dtype` (`"uint8"`) and `sections`: one entry
- * `{ name, dtype, shape, offset, byteLength }` each for `pixels`, `tracks`, `bounces`,
- * `objectCounts` and `objects` (see {@link Dataset}).
+ * `{ name, dtype, shape, offset, byteLength, crc32 }` each for `pixels`, `tracks`, `bounces`,
+ * `objectCounts` and `objects` (see {@link Dataset}); the file ends where the last section ends
+ * (padded to 8 bytes). Version 2 added the CRC-32 of each section.
  *
- * Reads are validated: a wrong magic or version, a truncated file, inconsistent sections or a shape
- * other than the one expected is a {@link DatasetFileError} that names the file and the value.
+ * Reads are validated: a wrong magic or version, a truncated file, trailing bytes, a section whose
+ * CRC-32 does not match its bytes, inconsistent sections or a shape other than the one expected is
+ * a {@link DatasetFileError} that names the file and the value.
  *
  * @module
  */
 import { writeFileAtomic } from "./atomic.ts";
+import { crc32 } from "./checksum.ts";
 import { type Dataset, type DatasetParams, datasetParams } from "./generate.ts";
 
 /** The format version this build writes and reads. */
-export const DATASET_FORMAT_VERSION = 1;
+export const DATASET_FORMAT_VERSION = 2;
 
 const MAGIC = "TPDVIDEO";
 
@@ -32,8 +35,9 @@ export class DatasetFileError extends Error {
    * Creates the error.
    *
    * @param message what is wrong, naming the file
+   * @param version the file's format version, when the version is what is wrong
    */
-  constructor(message: string) {
+  constructor(message: string, readonly version?: number) {
     super(message);
     this.name = "DatasetFileError";
   }
@@ -48,6 +52,7 @@ interface Section {
   shape: number[];
   offset: number;
   byteLength: number;
+  crc32: string;
 }
 
 interface Header {
@@ -83,7 +88,7 @@ export function encodeDataset(dataset: Dataset): Uint8Array {
   const sections: Section[] = [];
   let offset = 0;
   for (const [name, dtype, shape, data] of parts) {
-    sections.push({ name, dtype, shape, offset, byteLength: data.byteLength });
+    sections.push({ name, dtype, shape, offset, byteLength: data.byteLength, crc32: crc32(data) });
     offset += Math.ceil(data.byteLength / 8) * 8;
   }
   const header: Header = {
@@ -142,12 +147,16 @@ export function decodeDataset(
   } catch (error) {
     return fail(`unreadable header (${(error as Error).message})`);
   }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    fail(`the header must be a JSON object; got ${JSON.stringify(header)}`);
+  }
   if (header.format !== "tpdiff-video") {
     fail(`format must be "tpdiff-video"; got ${JSON.stringify(header.format)}`);
   }
   if (header.version !== DATASET_FORMAT_VERSION) {
-    fail(
-      `format version ${header.version} is not supported; this build reads version ${DATASET_FORMAT_VERSION} (delete the file to regenerate it)`,
+    throw new DatasetFileError(
+      `${source}: format version ${header.version} is not supported; this build reads version ${DATASET_FORMAT_VERSION}`,
+      header.version,
     );
   }
   let params: DatasetParams;
@@ -171,9 +180,17 @@ export function decodeDataset(
     }
   }
   const base = 12 + length;
-  const read = (name: SectionName, dtype: Dtype, want: number[]): Uint8Array | Float32Array => {
-    const s = header.sections?.find((x) => x.name === name);
-    if (s === undefined) return fail(`section ${name} is missing`);
+  const sectionOf = (name: SectionName): Section => {
+    const found = Array.isArray(header.sections)
+      ? header.sections.find((x) => x?.name === name)
+      : undefined;
+    return found ?? fail(`section ${name} is missing`);
+  };
+  const readSection = (name: SectionName, dtype: Dtype, want: number[]) => {
+    const s = sectionOf(name);
+    if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset % 8 !== 0) {
+      fail(`section ${name} has offset ${JSON.stringify(s.offset)}; expected a multiple of 8`);
+    }
     if (s.dtype !== dtype || JSON.stringify(s.shape) !== JSON.stringify(want)) {
       fail(
         `section ${name} must be ${dtype} ${JSON.stringify(want)}; got ${s.dtype} ${
@@ -191,10 +208,23 @@ export function decodeDataset(
       );
     }
     const copy = bytes.slice(base + s.offset, base + s.offset + size);
+    if (crc32(copy) !== s.crc32) {
+      fail(
+        `section ${name} is corrupt: its CRC-32 is ${crc32(copy)}, the header records ${
+          JSON.stringify(s.crc32)
+        }`,
+      );
+    }
     return dtype === "uint8" ? copy : new Float32Array(copy.buffer);
   };
   const [N, F] = shape, M = params.maxObjects;
-  return {
+  let end = base;
+  const read = (name: SectionName, dtype: Dtype, want: number[]): Uint8Array | Float32Array => {
+    const data = readSection(name, dtype, want);
+    end = Math.max(end, base + sectionOf(name).offset + Math.ceil(data.byteLength / 8) * 8);
+    return data;
+  };
+  const dataset: Dataset = {
     params,
     shape: shape as Dataset["shape"],
     pixels: read("pixels", "uint8", shape) as Uint8Array,
@@ -203,6 +233,10 @@ export function decodeDataset(
     objectCounts: read("objectCounts", "uint8", [N]) as Uint8Array,
     objects: read("objects", "float32", [N, M, 2]) as Float32Array,
   };
+  if (bytes.length > end) {
+    fail(`${bytes.length - end} trailing bytes after the last section (the file ends at ${end})`);
+  }
+  return dataset;
 }
 
 /**

@@ -7,3 +7,5 @@ export * from "./generate.ts";
 export * from "./format.ts";
 export * from "./atomic.ts";
 export * from "./cache.ts";
+export * from "./checksum.ts";
+export * from "./lock.ts";

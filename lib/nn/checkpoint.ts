@@ -1,19 +1,25 @@
 /**
- * Checkpoints: one directory with `checkpoint.json` (format, version, configs, step, RNG state and
- * a tensor index) and `tensors.bin` (float32 weights, EMA weights and Adam moments), written
- * atomically (temporary directory, then rename), validated on load.
+ * Checkpoints: one directory with `checkpoint.json` (format, version, configs, step, RNG state, a
+ * tensor index and the CRC-32 of each tensor group) and `tensors.bin` (float32 weights, EMA weights
+ * and Adam moments), written atomically (temporary directory, then rename; see `writeDirAtomic`
+ * for what survives a kill at any instant), validated on load: every field's type, each group's
+ * checksum, the exact size of `tensors.bin` and that the weights are finite.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { writeDirAtomic } from "../data/atomic.ts";
+import { locateDir, writeDirAtomic } from "../data/atomic.ts";
+import { crc32 } from "../data/checksum.ts";
 import { Rng, type RngState } from "../video.ts";
-import type { Denoiser, DenoiserConfig } from "./denoiser.ts";
+import { type Denoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
-import type { OptimizerState, TrainConfig, Trainer } from "./trainer.ts";
+import { NonFiniteError, type OptimizerState, type TrainConfig, type Trainer } from "./trainer.ts";
 
-/** The checkpoint format version this build writes and reads. */
-export const CHECKPOINT_VERSION = 1;
+/**
+ * The checkpoint format version this build writes. Version 2 added `checksums`; version 1 files
+ * (no checksums) are still read, unverified.
+ */
+export const CHECKPOINT_VERSION = 2;
 
 /** A checkpoint that cannot be loaded, with the reason. */
 export class CheckpointError extends Error {
@@ -66,6 +72,8 @@ export interface CheckpointManifest {
   tensors: TensorEntry[];
   /** Floats in `tensors.bin`. */
   floats: number;
+  /** CRC-32 of each group's bytes in `tensors.bin` (version 2). */
+  checksums?: Partial<Record<Group, string>>;
 }
 
 /** A loaded checkpoint's tensors, by group and name. */
@@ -111,17 +119,29 @@ export async function saveCheckpoint(
   }
   const tensors: TensorEntry[] = [];
   const chunks: Float32Array[] = [];
+  const ranges: [Group, number, number][] = [];
   let offset = 0;
   for (const [group, map] of groups) {
+    const first = offset;
     for (const [name, data] of map) {
+      const bad = firstNonFinite(data);
+      if (bad >= 0) {
+        throw new NonFiniteError(
+          `${group}/${name} holds ${data[bad]} at index ${bad} after step ${trainer.step}; ` +
+            `not saved`,
+        );
+      }
       tensors.push({ group, name, shape: trainer.model.params.get(name).shape.slice(), offset });
       chunks.push(data);
       offset += data.length;
     }
+    ranges.push([group, first, offset]);
   }
   const all = new Float32Array(offset);
   let at = 0;
   for (const c of chunks) (all.set(c, at), at += c.length);
+  const checksums: Partial<Record<Group, string>> = {};
+  for (const [group, from, to] of ranges) checksums[group] = crc32(all.subarray(from, to));
   const manifest: CheckpointManifest = {
     format: "tpdiff-checkpoint",
     version: CHECKPOINT_VERSION,
@@ -132,6 +152,7 @@ export async function saveCheckpoint(
     extra,
     tensors,
     floats: offset,
+    checksums,
   };
   await writeDirAtomic(dir, async (tmp) => {
     await Deno.writeFile(`${tmp}/tensors.bin`, new Uint8Array(all.buffer));
@@ -139,27 +160,61 @@ export async function saveCheckpoint(
   });
 }
 
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
+
 /**
- * Reads and validates a checkpoint directory.
+ * Reads and validates a checkpoint directory. A directory lost by a kill between the two renames
+ * of an atomic write is read from the complete temporary that survived (`locateDir`).
  *
  * @param dir the directory
  * @returns its manifest and tensors
  */
 export async function readCheckpoint(dir: string): Promise<CheckpointTensors> {
+  // A writer may replace the folder between our two reads: read again once it has.
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await readCheckpointOnce(dir);
+    } catch (error) {
+      if (attempt >= 2 || !(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
   const fail = (why: string): never => {
     throw new CheckpointError(`checkpoint ${dir}: ${why}`);
   };
+  const found = locateDir(dir);
+  if (found === undefined) {
+    return fail(
+      "missing (it needs checkpoint.json and tensors.bin; train one with `deno task train-small`)",
+    );
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(found);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw error;
+    return fail(`cannot be read (${(error as Error).message})`);
+  }
+  if (!info.isDirectory) {
+    fail("is a file; a checkpoint is a folder holding checkpoint.json and tensors.bin");
+  }
   let text: string, bytes: Uint8Array;
   try {
-    text = await Deno.readTextFile(`${dir}/checkpoint.json`);
-    bytes = await Deno.readFile(`${dir}/tensors.bin`);
+    text = await Deno.readTextFile(`${found}/checkpoint.json`);
+    bytes = await Deno.readFile(`${found}/tensors.bin`);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
+      if (found !== dir || locateDir(dir) !== dir) throw error;
       return fail(
         "missing (it needs checkpoint.json and tensors.bin; train one with `deno task train-small`)",
       );
     }
-    throw error;
+    return fail(`cannot be read (${(error as Error).message})`);
   }
   let manifest: CheckpointManifest;
   try {
@@ -167,22 +222,12 @@ export async function readCheckpoint(dir: string): Promise<CheckpointTensors> {
   } catch (error) {
     return fail(`checkpoint.json is not valid JSON (${(error as Error).message})`);
   }
-  if (manifest.format !== "tpdiff-checkpoint") {
-    fail(`format must be "tpdiff-checkpoint"; got ${JSON.stringify(manifest.format)}`);
-  }
-  if (manifest.version !== CHECKPOINT_VERSION) {
-    fail(
-      `version ${manifest.version} is not supported; this build reads version ${CHECKPOINT_VERSION}`,
-    );
-  }
-  if (!Array.isArray(manifest.tensors) || !Number.isInteger(manifest.floats)) {
-    fail("the tensor index is missing");
-  }
+  validateManifest(manifest, fail);
   if (bytes.length !== manifest.floats * 4) {
     fail(
       `tensors.bin has ${bytes.length} bytes, expected ${
         manifest.floats * 4
-      } (truncated or corrupt)`,
+      } (truncated, extended or corrupt)`,
     );
   }
   const all = new Float32Array(bytes.buffer, bytes.byteOffset, manifest.floats);
@@ -192,14 +237,125 @@ export async function readCheckpoint(dir: string): Promise<CheckpointTensors> {
     "adam.m": new Map(),
     "adam.v": new Map(),
   } as CheckpointTensors["values"];
+  const ranges = new Map<Group, [number, number]>();
   for (const entry of manifest.tensors) {
     const size = entry.shape.reduce((a, b) => a * b, 1);
-    if (!(entry.group in values) || entry.offset < 0 || entry.offset + size > manifest.floats) {
+    if (entry.offset + size > manifest.floats) {
       fail(`tensor ${entry.group}/${entry.name} lies outside tensors.bin`);
     }
+    if (values[entry.group].has(entry.name)) {
+      fail(`tensor ${entry.group}/${entry.name} is listed twice`);
+    }
     values[entry.group].set(entry.name, all.subarray(entry.offset, entry.offset + size));
+    const [from, to] = ranges.get(entry.group) ?? [Infinity, -Infinity];
+    ranges.set(entry.group, [Math.min(from, entry.offset), Math.max(to, entry.offset + size)]);
+  }
+  if (manifest.version >= 2) {
+    for (const [group, [from, to]] of ranges) {
+      const want = manifest.checksums?.[group], got = crc32(all.subarray(from, to));
+      if (want !== got) {
+        fail(
+          `tensors.bin is corrupt in group "${group}": its CRC-32 is ${got}, checkpoint.json records ${
+            JSON.stringify(want)
+          }`,
+        );
+      }
+    }
+  }
+  for (const group of ["weights", "ema"] as const) {
+    for (const [name, data] of values[group]) {
+      const bad = firstNonFinite(data);
+      if (bad >= 0) fail(`${group}/${name} holds ${data[bad]} at index ${bad} (a diverged run)`);
+    }
   }
   return { manifest, values };
+}
+
+/** Checks every field a loader relies on, so that a hand-edited file fails with one line. */
+function validateManifest(m: CheckpointManifest, fail: (why: string) => never): void {
+  const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  const isInt = (v: unknown, min = 0) => Number.isInteger(v) && (v as number) >= min;
+  if (!isObject(m)) fail(`checkpoint.json must hold a JSON object; got ${JSON.stringify(m)}`);
+  if (m.format !== "tpdiff-checkpoint") {
+    fail(`format must be "tpdiff-checkpoint"; got ${JSON.stringify(m.format)}`);
+  }
+  if (m.version !== 1 && m.version !== CHECKPOINT_VERSION) {
+    fail(
+      `version ${
+        JSON.stringify(m.version)
+      } is not supported; this build reads versions 1 and ${CHECKPOINT_VERSION}`,
+    );
+  }
+  const field = (name: string, ok: boolean, allowed: string) => {
+    if (!ok) {
+      fail(
+        `${name} must be ${allowed}; got ${
+          JSON.stringify(name.split(".").reduce((v: unknown, k) => (v as never)?.[k], m))
+        }`,
+      );
+    }
+  };
+  field("step", isInt(m.step), "a non-negative integer");
+  field("floats", isInt(m.floats), "a non-negative integer");
+  field("extra", m.extra === undefined || isObject(m.extra), "an object");
+  field(
+    "rng",
+    isObject(m.rng) && Array.isArray(m.rng.s) && m.rng.s.length === 4 &&
+      m.rng.s.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) &&
+      (m.rng.spare === null || Number.isFinite(m.rng.spare)),
+    "{ s: four 32-bit unsigned integers, spare: a number or null }",
+  );
+  field("train", isObject(m.train), "an object");
+  const t = m.train;
+  field("train.mode", t.mode === "pyramid" || t.mode === "vanilla", `"pyramid" or "vanilla"`);
+  field("train.form", t.form === "fm" || t.form === "ddim", `"fm" or "ddim"`);
+  field("train.stages", isInt(t.stages, 1) && t.stages <= 4, "an integer in [1, 4]");
+  for (const key of ["frames", "batch", "steps"] as const) {
+    field(`train.${key}`, isInt(t[key], 1), "a positive integer");
+  }
+  field("train.warmup", isInt(t.warmup), "a non-negative integer");
+  for (const key of ["learningRate", "clip"] as const) {
+    field(`train.${key}`, Number.isFinite(t[key]) && t[key] > 0, "a positive number");
+  }
+  field("train.emaDecay", t.emaDecay >= 0 && t.emaDecay < 1, "a number in [0, 1)");
+  field("train.align", typeof t.align === "boolean", "true or false");
+  field(
+    "train.stageWeights",
+    t.stageWeights === undefined ||
+      (Array.isArray(t.stageWeights) && t.stageWeights.length === t.stages &&
+        t.stageWeights.every((w) => Number.isFinite(w) && w >= 0)),
+    `absent or ${t.stages} non-negative numbers`,
+  );
+  field("model", isObject(m.model), "an object");
+  try {
+    const rebuilt = denoiserConfig(m.model);
+    if (JSON.stringify(rebuilt) !== JSON.stringify({ ...rebuilt, ...m.model })) {
+      throw new RangeError(`it has fields or types that this build does not know`);
+    }
+  } catch (error) {
+    fail(`model config is invalid: ${(error as Error).message}`);
+  }
+  field("tensors", Array.isArray(m.tensors), "an array");
+  for (const [i, e] of m.tensors.entries()) {
+    const ok = isObject(e) && GROUPS.includes(e.group) && typeof e.name === "string" &&
+      Array.isArray(e.shape) && e.shape.every((d) => isInt(d, 1)) && isInt(e.offset);
+    if (!ok) {
+      fail(
+        `tensors[${i}] must be { group: one of ${GROUPS.join(", ")}, name, shape, offset }; got ${
+          JSON.stringify(e)
+        }`,
+      );
+    }
+  }
+  field(
+    "checksums",
+    m.version < 2 ||
+      (isObject(m.checksums) &&
+        Object.entries(m.checksums!).every(([g, c]) =>
+          GROUPS.includes(g as Group) && typeof c === "string"
+        )),
+    "an object of CRC-32s by group",
+  );
 }
 
 /**
