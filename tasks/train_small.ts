@@ -353,7 +353,6 @@ async function main(): Promise<number> {
       ? undefined
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
-  const { train, model: modelConfig } = settings;
   const started = performance.now();
 
   // The run folder is locked before anything is written, the dataset cache included.
