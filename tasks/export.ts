@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { withLock } from "../lib/data/mod.ts";
+import { removeStaleTemporaries, withLock } from "../lib/data/mod.ts";
 import {
   createDenoiser,
   GROUPS,
@@ -55,7 +55,7 @@ async function main(): Promise<number> {
   const { runDir, checkpointDir } = await findRun(path) ?? { runDir: path, checkpointDir: path };
   const { path: out, state } = inspectOutput("out", String(flags.out));
   // Never write over, into the place of, or above the checkpoint being read or its run.
-  for (const source of [resolve(checkpointDir), resolve(runDir)]) {
+  for (const source of [resolve(runDir), resolve(checkpointDir)]) {
     if (out === source || source.startsWith(`${out}/`)) {
       throw new UsageError(
         `--out ${flags.out} would replace ${source}, which holds the checkpoint being exported; ` +
@@ -81,11 +81,10 @@ async function main(): Promise<number> {
   const trainer = new Trainer(train, createDenoiser(model, createRng(0)), createRng(0));
   restoreTrainer(trainer, checkpoint);
   await Deno.mkdir(dirname(out), { recursive: true });
-  await withLock(
-    `${out}.lock`,
-    "export",
-    () => saveCheckpoint(out, trainer, checkpoint.manifest.extra, { groups: ["ema"] }),
-  );
+  await withLock(`${out}.lock`, "export", async () => {
+    await removeStaleTemporaries(out, { locked: true });
+    await saveCheckpoint(out, trainer, checkpoint.manifest.extra, { groups: ["ema"] });
+  });
   const bytes = (await Deno.stat(`${out}/tensors.bin`)).size;
   console.log(
     `wrote ${flags.out}: EMA weights of step ${trainer.step} (${(bytes / 1e6).toFixed(2)} MB), ` +

@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { withLock, writeDirAtomic } from "../lib/data/mod.ts";
+import { removeStaleTemporaries, withLock, writeDirAtomic } from "../lib/data/mod.ts";
 import {
   BACKEND_REQUESTS,
   createDenoiser,
@@ -136,11 +136,13 @@ async function main(): Promise<number> {
     );
   let files: string[] = [];
   await Deno.mkdir(dirname(out), { recursive: true });
-  await withLock(`${out}.lock`, "sample", () =>
-    writeDirAtomic(out, async (dir) => {
+  await withLock(`${out}.lock`, "sample", async () => {
+    await removeStaleTemporaries(out, { locked: true });
+    await writeDirAtomic(out, async (dir) => {
       files = await writeSamples(dir, samples, media);
       await writeSamplingInfo(dir);
-    }));
+    });
+  });
   console.log(
     `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${outFlag}/{${
       files.slice(0, 3).join(", ")

@@ -20,6 +20,7 @@ import { resolve } from "node:path";
 import {
   BACKEND_REQUESTS,
   CheckpointError,
+  checkResumable,
   createDenoiser,
   type DenoiserConfig,
   denoiserConfig,
@@ -311,6 +312,7 @@ async function main(): Promise<number> {
       );
     }
     const checkpoint = await readCheckpoint(found.checkpointDir);
+    checkResumable(checkpoint);
     settings = {
       train: {
         ...checkpoint.manifest.train,
@@ -329,7 +331,8 @@ async function main(): Promise<number> {
         `runs/${stamp}-${settings.dataset}-${settings.train.mode}-${settings.train.form}`,
     );
   }
-  const output = inspectOutput("out", runDir);
+  // The flag's own text is checked as given; a run folder found by --resume may be `.`.
+  const output = inspectOutput("out", flags.out === undefined ? resolve(runDir) : runDir);
   const sameRun = resumeFrom !== undefined && resolve(resumeFrom.runDir) === output.path;
   if (!sameRun && output.state === "full") {
     throw new UsageError(
@@ -430,12 +433,13 @@ async function trainRun(ctx: RunContext): Promise<number> {
   const model = createDenoiser(modelConfig, rng.split());
   const trainer = new Trainer(train, model, rng);
   await Deno.mkdir(runDir, { recursive: true });
+  // Under the lock, what a killed process left in this run is ours to restore or remove.
+  await removeStaleTemporaries(`${runDir}/checkpoint`, { locked: true });
   const metricsPath = `${runDir}/metrics.jsonl`;
   let losses: LossRecord[] = [];
   // The last checkpoint known to be good: saved by this process, or the one resumed from.
   let lastGood: { dir: string; step: number } | undefined;
   if (resumeFrom) {
-    await removeStaleTemporaries(`${resumeFrom.checkpointDir}`);
     restoreTrainer(trainer, await readCheckpoint(resumeFrom.checkpointDir));
     // Resuming into another folder carries the run's log up to the checkpoint along.
     losses = await trimMetrics(metricsPath, trainer.step, `${resumeFrom.runDir}/metrics.jsonl`);

@@ -104,18 +104,21 @@ Deno.test("a missing, truncated, foreign or mismatched checkpoint is a clear Che
     await Deno.writeFile(`${dir}/c/tensors.bin`, bytes.subarray(0, bytes.length - 4));
     await assert.rejects(readCheckpoint(`${dir}/c`), (e: Error) => {
       assert.ok(e instanceof CheckpointError);
-      assert.match(e.message, /tensors\.bin has \d+ bytes, expected \d+ \(truncated or corrupt\)/);
+      assert.match(
+        e.message,
+        /tensors\.bin has \d+ bytes, expected \d+ \(truncated, extended or corrupt\)/,
+      );
       return true;
     });
     await Deno.writeFile(`${dir}/c/tensors.bin`, bytes);
     const manifest = JSON.parse(await Deno.readTextFile(`${dir}/c/checkpoint.json`));
     await Deno.writeTextFile(
       `${dir}/c/checkpoint.json`,
-      JSON.stringify({ ...manifest, version: 2 }),
+      JSON.stringify({ ...manifest, version: 3 }),
     );
     await assert.rejects(
       readCheckpoint(`${dir}/c`),
-      /version 2 is not supported; this build reads version 1/,
+      /version 3 is not supported; this build reads versions 1 and 2/,
     );
     await Deno.writeTextFile(`${dir}/c/checkpoint.json`, "{");
     await assert.rejects(readCheckpoint(`${dir}/c`), /checkpoint\.json is not valid JSON/);

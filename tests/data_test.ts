@@ -133,7 +133,7 @@ Deno.test("a truncated, foreign, wrong-version or wrong-shape dataset file is a 
   );
   assertThrowsWith(
     () => decodeDataset(patched),
-    /format version 9 is not supported; this build reads version 1/,
+    /format version 9 is not supported; this build reads version 2/,
   );
   assertThrowsWith(
     () => decodeDataset(bytes, { expect: { frames: 8 } }),

@@ -1,36 +1,7 @@
 import assert from "node:assert/strict";
 import { datasetFileName, datasetParams, encodeDataset, generateDataset } from "../lib/data/mod.ts";
 import { checkInChromium } from "../lib/viz/mod.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function task(script: string, args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `--config=${root}deno.json`, `${root}tasks/${script}`, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
-const TINY = [
-  "--size=16",
-  "--frames=8",
-  "--stages=2",
-  "--videos=16",
-  "--batch=2",
-  "--widths=8,16",
-  "--checkpoint-every=3",
-  "--samples=2",
-  "--sample-steps=4",
-  "--log-every=1",
-];
+import { task, TINY } from "./task_helpers.ts";
 
 const hasChromium = (() => {
   try {
@@ -241,13 +212,13 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
       seed: 0,
     });
     const bytes = encodeDataset(generateDataset(params));
-    const at = new TextDecoder("latin1").decode(bytes.subarray(0, 4096)).indexOf('"version":1');
+    const at = new TextDecoder("latin1").decode(bytes.subarray(0, 4096)).indexOf('"version":2');
     bytes.set(new TextEncoder().encode('"version":7'), at);
     await Deno.mkdir(`${dir}/data/generated`, { recursive: true });
     await Deno.writeFile(`${dir}/data/generated/${datasetFileName(params)}`, bytes);
     const r = await task("train_small.ts", [...TINY, "--steps=2", "--out=out"], dir);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /format version 7 is not supported; this build reads version 1/);
+    assert.match(r.stderr, /format version 7 is not supported; this build reads version 2/);
     assert.deepEqual(
       [...Deno.readDirSync(dir)].map((e) => e.name),
       ["data"],

@@ -30,18 +30,19 @@ function temporaryName(path: string): string {
 }
 
 /**
- * Whether a process id is alive on this machine. Reads `/proc` (Linux); where there is none, every
- * process counts as alive, so nothing of another process is ever taken for stale.
+ * Whether a process id is alive on this machine, where that can be known: it reads `/proc`
+ * (Linux), which Deno opens only to a process run with `--allow-all`. Elsewhere, or without that
+ * permission, it answers `undefined`.
  *
  * @param pid the process id
- * @returns false only when the process is known to be gone
+ * @returns true or false where known, else undefined
  */
-export function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean | undefined {
   if (pid === Deno.pid) return true;
   try {
     Deno.statSync("/proc/self");
   } catch {
-    return true;
+    return undefined;
   }
   try {
     Deno.statSync(`/proc/${pid}`);
@@ -50,6 +51,9 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** A temporary whose process cannot be checked counts as abandoned after this long. */
+export const STALE_AFTER_MS = 10 * 60_000;
 
 interface Temporary {
   name: string;
@@ -69,7 +73,7 @@ function temporariesOf(path: string): Temporary[] {
       }
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (!isMissing(error)) throw error;
   }
   return found;
 }
@@ -79,9 +83,14 @@ function exists(path: string): boolean {
     Deno.statSync(path);
     return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (isMissing(error)) return false;
     throw error;
   }
+}
+
+/** Not there: no such entry, or a path that runs through a file. */
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
 }
 
 /**
@@ -119,17 +128,32 @@ export async function recoverDir(path: string): Promise<boolean> {
 }
 
 /**
- * Removes the temporaries that dead processes left beside `path` (a kill during a write), after
- * restoring a directory lost between two renames. Temporaries of live processes are kept.
+ * Removes the temporaries that killed processes left beside `path`, after restoring a directory
+ * lost between two renames. A temporary is stale when its process is known to be gone, or, where
+ * that cannot be known, when it is older than {@link STALE_AFTER_MS}; with `locked` (the caller
+ * holds the lock of the folder, so no other process writes there) every other process's temporary
+ * is stale.
  *
  * @param path the file or directory whose temporaries to remove
+ * @param options `locked`: the caller holds the folder's lock
  * @returns the names removed
  */
-export async function removeStaleTemporaries(path: string): Promise<string[]> {
-  await recoverDir(path);
+export async function removeStaleTemporaries(
+  path: string,
+  options: { locked?: boolean } = {},
+): Promise<string[]> {
+  if (options.locked) await recoverDir(path);
   const removed: string[] = [];
   for (const t of temporariesOf(path)) {
-    if (processAlive(t.pid)) continue;
+    if (t.pid === Deno.pid) continue;
+    let stale = options.locked || processAlive(t.pid) === false;
+    if (!stale) {
+      const modified = Deno.statSync(t.name).mtime?.getTime() ?? Date.now();
+      stale = Date.now() - modified > STALE_AFTER_MS;
+    }
+    if (!stale) continue;
+    // A lost directory's only copies are never removed, whatever their age.
+    if (!exists(path) && locateDir(path) === t.name) continue;
     await Deno.remove(t.name, { recursive: true }).catch(() => {});
     removed.push(t.name);
   }

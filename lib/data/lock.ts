@@ -1,11 +1,19 @@
 /**
  * Advisory folder locks: one process at a time trains into a run folder or writes an output. A
- * lock is a small JSON file created exclusively (`createNew`); a lock whose process has died (a
- * `kill -9`, a power cut) is detected by its pid and taken over.
+ * lock is a small JSON file created exclusively (`createNew`), whose holder touches it every
+ * {@link LOCK_REFRESH_MS}. A lock whose process has died (a `kill -9`, a power cut) is taken over:
+ * at once where the pid can be checked (`/proc`, with `--allow-all`), else once it has not been
+ * touched for {@link LOCK_STALE_MS}.
  *
  * @module
  */
 import { processAlive } from "./atomic.ts";
+
+/** How often a holder touches its lock file. */
+export const LOCK_REFRESH_MS = 5_000;
+
+/** A lock untouched for this long belongs to a process that is gone. */
+export const LOCK_STALE_MS = 30_000;
 
 /** Another live process holds the lock. */
 export class LockedError extends Error {
@@ -71,20 +79,19 @@ export function acquireLock(path: string, purpose: string): Lock {
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(path, info)) return heldLock(path);
     const holder = readInfo(path);
-    let stale: boolean;
-    if (holder === undefined) {
-      // Written by createNew and not yet filled, or damaged: stale only once it is old.
-      let age = 0;
-      try {
-        age = Date.now() - (Deno.statSync(path).mtime?.getTime() ?? Date.now());
-      } catch { /* gone: retry */ }
-      stale = age > 60_000;
-    } else stale = holder.pid !== Deno.pid && !processAlive(holder.pid);
+    let age = 0;
+    try {
+      age = Date.now() - (Deno.statSync(path).mtime?.getTime() ?? Date.now());
+    } catch { /* gone: retry */ }
+    // Unreadable: written by createNew and not yet filled, or damaged; stale only once old.
+    const alive = holder === undefined ? undefined : processAlive(holder.pid);
+    const stale = alive === false || age > LOCK_STALE_MS;
     if (!stale) {
       throw new LockedError(
         holder
           ? `${path} is held by process ${holder.pid} (${holder.purpose}, since ${holder.since}); ` +
-            `wait for it to finish, or use another folder`
+            `wait for it to finish or use another folder (a lock of a killed process is taken ` +
+            `over ${LOCK_STALE_MS / 1000} s after its last refresh)`
           : `${path} is being taken by another process; try again in a moment`,
       );
     }
@@ -109,11 +116,19 @@ export function acquireLock(path: string, purpose: string): Lock {
 
 function heldLock(path: string): Lock {
   let held = true;
+  const refresh = setInterval(() => {
+    try {
+      const now = new Date();
+      Deno.utimeSync(path, now, now);
+    } catch { /* removed by hand: nothing to refresh */ }
+  }, LOCK_REFRESH_MS);
+  Deno.unrefTimer(refresh);
   return {
     path,
     release() {
       if (!held) return;
       held = false;
+      clearInterval(refresh);
       try {
         if (readInfo(path)?.pid === Deno.pid) Deno.removeSync(path);
       } catch { /* already gone */ }

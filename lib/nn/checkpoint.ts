@@ -380,14 +380,13 @@ export function assignValues(
 }
 
 /**
- * Restores a trainer's full state (weights, EMA, Adam moments, step, RNG) from a checkpoint.
+ * Throws a {@link CheckpointError} unless the checkpoint holds every tensor group that resuming
+ * training needs (a sampling-only export does not).
  *
- * @param trainer a trainer built from the checkpoint's configs
  * @param checkpoint the loaded checkpoint
  */
-export function restoreTrainer(trainer: Trainer, checkpoint: CheckpointTensors): void {
-  const { values, manifest } = checkpoint;
-  const missing = GROUPS.filter((g) => values[g].size === 0);
+export function checkResumable(checkpoint: CheckpointTensors): void {
+  const missing = GROUPS.filter((g) => checkpoint.values[g].size === 0);
   if (missing.length > 0) {
     throw new CheckpointError(
       `this checkpoint holds no ${
@@ -395,6 +394,17 @@ export function restoreTrainer(trainer: Trainer, checkpoint: CheckpointTensors):
       } tensors (a sampling-only export); it can sample but not resume training`,
     );
   }
+}
+
+/**
+ * Restores a trainer's full state (weights, EMA, Adam moments, step, RNG) from a checkpoint.
+ *
+ * @param trainer a trainer built from the checkpoint's configs
+ * @param checkpoint the loaded checkpoint
+ */
+export function restoreTrainer(trainer: Trainer, checkpoint: CheckpointTensors): void {
+  const { values, manifest } = checkpoint;
+  checkResumable(checkpoint);
   assignValues(trainer.model.params.variables, values.weights, "weights");
   for (const group of ["ema", "adam.m", "adam.v"] as const) {
     try {
