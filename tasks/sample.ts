@@ -83,6 +83,7 @@ async function main(): Promise<number> {
       ? undefined
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
+  if (backend.fallback) console.log(`note: ${backend.fallback}`);
   const model = createDenoiser(modelConfig, createRng(0));
   loadWeights(model, checkpoint, weights);
   const trained = planForTraining(train, steps);

@@ -356,6 +356,7 @@ async function main(): Promise<number> {
       ? undefined
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
+  if (backend.fallback) console.log(`note: ${backend.fallback}`);
   const started = performance.now();
 
   // The run folder is locked before anything is written, the dataset cache included.

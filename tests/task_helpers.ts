@@ -22,10 +22,16 @@ export interface TaskResult {
  * @param script the task file, e.g. `"train_small.ts"`
  * @param args its flags
  * @param cwd the working folder
+ * @param env extra environment variables
  * @returns what it printed and its exit code
  */
-export async function task(script: string, args: string[], cwd: string): Promise<TaskResult> {
-  const out = await spawnTask(script, args, cwd).output();
+export async function task(
+  script: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<TaskResult> {
+  const out = await spawnTask(script, args, cwd, env).output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
@@ -39,15 +45,21 @@ export async function task(script: string, args: string[], cwd: string): Promise
  * @param script the task file
  * @param args its flags
  * @param cwd the working folder
+ * @param env extra environment variables
  * @returns the command, with piped output
  */
-export function spawnTask(script: string, args: string[], cwd: string): Deno.Command {
+export function spawnTask(
+  script: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `--config=${root}deno.json`, `${root}tasks/${script}`, ...args],
     cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   });
 }
 

@@ -1,6 +1,7 @@
 /**
- * Backend choice for the model layer: `wasm` (SIMD) by default, `cpu` as the fallback, and the
- * opt-in `webgpu` and `tensorflow` (tfjs-node) backends. Layers ask {@link backendCapabilities}
+ * Backend choice for the model layer: `native` (the wasm backend with oneDNN convolutions and
+ * matmul, through Deno's FFI) when oneDNN 2.x loads, else `wasm` (SIMD), `cpu` as the last
+ * fallback, and the opt-in `webgpu` and `tensorflow` (tfjs-node) backends. Layers ask {@link backendCapabilities}
  * which kernels exist, so that a conv2d can train on wasm, which has no filter gradient.
  *
  * @module
@@ -8,11 +9,12 @@
 import * as tf from "@tensorflow/tfjs";
 
 /** What `TFJS_BACKEND` or `--backend` may name. */
-export type BackendRequest = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+export type BackendRequest = "auto" | "native" | "wasm" | "cpu" | "webgpu" | "tensorflow";
 
 /** Every allowed {@link BackendRequest}. */
 export const BACKEND_REQUESTS: readonly BackendRequest[] = [
   "auto",
+  "native",
   "wasm",
   "cpu",
   "webgpu",
@@ -33,8 +35,10 @@ export interface BackendCapabilities {
 export interface BackendInfo extends BackendCapabilities {
   /** What was asked for. */
   requested: BackendRequest;
-  /** One line for logs and reports, e.g. `wasm (tfjs 4.22.0)`. */
+  /** One line for logs and reports, e.g. `native (oneDNN 2.6.3 on wasm, tfjs 4.22.0)`. */
   description: string;
+  /** Why `auto` did not take `native`, when it did not (one line, for the log). */
+  fallback?: string;
 }
 
 /** Thrown when an opt-in backend is not installed or not available on this machine. */
@@ -116,14 +120,36 @@ async function useWebgpu(): Promise<void> {
   }
 }
 
+/** Starts wasm, then the native kernels on its instance; the error says what to install. */
+async function useNative(): Promise<string> {
+  const { loadDnnl, registerNativeBackend, NATIVE_BACKEND, NativeUnavailableError } = await import(
+    "./native/mod.ts"
+  );
+  try {
+    loadDnnl();
+  } catch (error) {
+    if (error instanceof NativeUnavailableError) {
+      throw new BackendUnavailableError(error.message);
+    }
+    throw error;
+  }
+  if (!(await useWasm())) throw new BackendUnavailableError("the wasm backend failed to start");
+  registerNativeBackend();
+  if (!(await tf.setBackend(NATIVE_BACKEND))) {
+    throw new BackendUnavailableError("the native backend failed to initialise");
+  }
+  return `oneDNN ${loadDnnl().version}`;
+}
+
 async function useWasm(): Promise<boolean> {
   await import("@tensorflow/tfjs-backend-wasm");
   return await tf.setBackend("wasm").catch(() => false);
 }
 
 /**
- * Selects and initialises a tfjs backend. `auto` takes wasm (SIMD), then cpu; `tensorflow` and
- * `webgpu` are opt-in and fail with a {@link BackendUnavailableError} that says what to install.
+ * Selects and initialises a tfjs backend. `auto` takes `native` when oneDNN 2.x loads (and says
+ * why not in `fallback` otherwise), then wasm (SIMD), then cpu; `native`, `tensorflow` and `webgpu`
+ * asked for by name fail with a {@link BackendUnavailableError} that says what to install.
  *
  * @param request the backend to use; default `TFJS_BACKEND` from the environment, else `auto`
  * @returns the active backend and its capabilities
@@ -134,9 +160,17 @@ export async function initBackend(request?: BackendRequest): Promise<BackendInfo
   const requested = checkBackendRequest(
     request ?? (readEnv("TFJS_BACKEND") || "auto"),
   );
+  let native: string | undefined, fallback: string | undefined;
   if (requested === "auto") {
-    if (!(await useWasm())) await tf.setBackend("cpu");
-  } else if (requested === "wasm") {
+    try {
+      native = await useNative();
+    } catch (error) {
+      if (!(error instanceof BackendUnavailableError)) throw error;
+      fallback = `native kernels unavailable, using wasm: ${error.message}`;
+      if (!(await useWasm())) await tf.setBackend("cpu");
+    }
+  } else if (requested === "native") native = await useNative();
+  else if (requested === "wasm") {
     if (!(await useWasm())) throw new BackendUnavailableError("the wasm backend failed to start");
   } else if (requested === "cpu") await tf.setBackend("cpu");
   else if (requested === "webgpu") await useWebgpu();
@@ -146,7 +180,10 @@ export async function initBackend(request?: BackendRequest): Promise<BackendInfo
   return {
     ...capabilities,
     requested,
-    description: `${capabilities.name} (tfjs ${tf.version.tfjs})`,
+    description: native
+      ? `native (${native} on wasm, tfjs ${tf.version.tfjs})`
+      : `${capabilities.name} (tfjs ${tf.version.tfjs})`,
+    ...(fallback ? { fallback } : {}),
   };
 }
 

@@ -1,0 +1,363 @@
+/**
+ * 2-D convolutions on oneDNN: forward, backward-data and backward-weights primitives for NHWC
+ * activations and HWIO filters (tfjs's layouts), created once per shape and cached. oneDNN picks
+ * its own weight layout; plain HWIO weights are reordered into it (and weight gradients out of it)
+ * by cached reorder primitives. Buffers are raw pointers, set before each execution.
+ *
+ * @module
+ */
+import {
+  check,
+  CONVOLUTION_DESC_BYTES,
+  copyDesc,
+  dimsOf,
+  DNNL,
+  implementation,
+  loadDnnl,
+  MEMORY_ALLOCATE,
+  memoryDesc,
+  outPointer,
+} from "./dnnl.ts";
+
+/** The geometry of one convolution (tfjs's `Conv2DInfo`, the fields oneDNN needs). */
+export interface ConvGeometry {
+  /** Batch. */
+  batch: number;
+  /** Input height and width. */
+  inHeight: number;
+  /** Input width. */
+  inWidth: number;
+  /** Input channels. */
+  inChannels: number;
+  /** Output height. */
+  outHeight: number;
+  /** Output width. */
+  outWidth: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Filter height. */
+  filterHeight: number;
+  /** Filter width. */
+  filterWidth: number;
+  /** Strides. */
+  strideHeight: number;
+  /** Stride along the width. */
+  strideWidth: number;
+  /** Padding at the top, bottom, left and right. */
+  pad: { top: number; bottom: number; left: number; right: number };
+}
+
+/** A memory object whose buffer is set before each execution. */
+class Memory {
+  readonly handle: Deno.PointerValue;
+  constructor(desc: Uint8Array, allocate = false) {
+    const { lib, engine } = loadDnnl();
+    const out = new BigUint64Array(1);
+    check(lib.dnnl_memory_create(out, desc, engine, allocate ? MEMORY_ALLOCATE : null), "memory");
+    this.handle = outPointer(out);
+  }
+  set(pointer: Deno.PointerValue): void {
+    const { lib, stream } = loadDnnl();
+    check(lib.dnnl_memory_set_data_handle_v2(this.handle, pointer, stream), "set_data_handle");
+  }
+}
+
+/** A primitive with its execution arguments laid out once. */
+class Primitive {
+  readonly pd: Deno.PointerValue;
+  readonly handle: Deno.PointerValue;
+  readonly #args: Uint8Array;
+  readonly #count: number;
+  constructor(pd: Deno.PointerValue, args: [number, Memory][]) {
+    const { lib } = loadDnnl();
+    const out = new BigUint64Array(1);
+    check(lib.dnnl_primitive_create(out, pd), "primitive_create");
+    this.pd = pd;
+    this.handle = outPointer(out);
+    this.#count = args.length;
+    this.#args = new Uint8Array(16 * args.length);
+    const view = new DataView(this.#args.buffer);
+    args.forEach(([arg, memory], i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(memory.handle)), true);
+    });
+  }
+  execute(): void {
+    const { lib, stream } = loadDnnl();
+    check(lib.dnnl_primitive_execute(this.handle, stream, this.#count, this.#args), "execute");
+  }
+}
+
+function primitiveDesc(opDesc: Uint8Array, hint: Deno.PointerValue = null): Deno.PointerValue {
+  const { lib, engine } = loadDnnl();
+  const out = new BigUint64Array(1);
+  check(lib.dnnl_primitive_desc_create(out, opDesc, null, engine, hint), "primitive_desc_create");
+  return outPointer(out);
+}
+
+/** A reorder between two layouts of the same weights, or undefined when they are equal. */
+function reorder(from: Uint8Array, to: Uint8Array): { run: Primitive; src: Memory; dst: Memory } {
+  const { lib, engine } = loadDnnl();
+  const out = new BigUint64Array(1);
+  check(lib.dnnl_reorder_primitive_desc_create(out, from, engine, to, engine, null), "reorder");
+  const src = new Memory(from), dst = new Memory(to);
+  return {
+    run: new Primitive(outPointer(out), [[DNNL.argSrc, src], [DNNL.argDst, dst]]),
+    src,
+    dst,
+  };
+}
+
+/** The cached primitives of one convolution geometry. */
+export class ConvPrimitives {
+  readonly geometry: ConvGeometry;
+  readonly #src: Uint8Array;
+  readonly #dst: Uint8Array;
+  readonly #plainWeights: Uint8Array;
+  readonly #strides: BigInt64Array;
+  readonly #padL: BigInt64Array;
+  readonly #padR: BigInt64Array;
+  readonly #forwardPd: Deno.PointerValue;
+  #forward?: ReturnType<ConvPrimitives["buildForward"]>;
+  #backwardData?: ReturnType<ConvPrimitives["buildBackwardData"]>;
+  #backwardWeights?: ReturnType<ConvPrimitives["buildBackwardWeights"]>;
+
+  constructor(g: ConvGeometry) {
+    const { lib } = loadDnnl();
+    this.geometry = g;
+    this.#src = memoryDesc([g.batch, g.inChannels, g.inHeight, g.inWidth], DNNL.tagNhwc);
+    this.#dst = memoryDesc([g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.tagNhwc);
+    const weightDims = [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth];
+    this.#plainWeights = memoryDesc(weightDims, DNNL.tagHwio);
+    this.#strides = dimsOf([g.strideHeight, g.strideWidth]);
+    this.#padL = dimsOf([g.pad.top, g.pad.left]);
+    this.#padR = dimsOf([g.pad.bottom, g.pad.right]);
+    const any = memoryDesc(weightDims, DNNL.tagAny);
+    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
+    check(
+      lib.dnnl_convolution_forward_desc_init(
+        desc,
+        DNNL.forwardTraining,
+        DNNL.convolutionDirect,
+        this.#src,
+        any,
+        null,
+        this.#dst,
+        this.#strides,
+        this.#padL,
+        this.#padR,
+      ),
+      "convolution_forward_desc_init",
+    );
+    this.#forwardPd = primitiveDesc(desc);
+  }
+
+  /** Which implementations oneDNN chose (forward, backward data, backward weights). */
+  implementations(): string[] {
+    return [
+      implementation(this.forward().conv.pd),
+      implementation(this.backwardData().conv.pd),
+      implementation(this.backwardWeights().conv.pd),
+    ];
+  }
+
+  private buildForward() {
+    const { lib } = loadDnnl();
+    const chosen = copyDesc(
+      lib.dnnl_primitive_desc_query_md(this.#forwardPd, DNNL.queryWeights, 0),
+    );
+    const src = new Memory(this.#src), dst = new Memory(this.#dst);
+    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
+    const toChosen = plain ? undefined : reorder(this.#plainWeights, chosen);
+    const weights = toChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
+    if (toChosen) {
+      // The reorder writes straight into the primitive's weight buffer.
+      const buffer = new BigUint64Array(1);
+      check(lib.dnnl_memory_get_data_handle(weights.handle, buffer), "get_data_handle");
+      toChosen.dst.set(outPointer(buffer));
+    }
+    const conv = new Primitive(this.#forwardPd, [
+      [DNNL.argSrc, src],
+      [DNNL.argWeights, weights],
+      [DNNL.argDst, dst],
+    ]);
+    return { conv, src, dst, weights, toChosen };
+  }
+
+  private buildBackwardData() {
+    const { lib } = loadDnnl();
+    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
+    const any = memoryDesc(
+      [
+        this.geometry.outChannels,
+        this.geometry.inChannels,
+        this.geometry.filterHeight,
+        this.geometry.filterWidth,
+      ],
+      DNNL.tagAny,
+    );
+    check(
+      lib.dnnl_convolution_backward_data_desc_init(
+        desc,
+        DNNL.convolutionDirect,
+        this.#src,
+        any,
+        this.#dst,
+        this.#strides,
+        this.#padL,
+        this.#padR,
+      ),
+      "convolution_backward_data_desc_init",
+    );
+    const pd = primitiveDesc(desc, this.#forwardPd);
+    const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryWeights, 0));
+    const diffSrc = new Memory(this.#src), diffDst = new Memory(this.#dst);
+    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
+    const toChosen = plain ? undefined : reorder(this.#plainWeights, chosen);
+    const weights = toChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
+    if (toChosen) {
+      const buffer = new BigUint64Array(1);
+      check(lib.dnnl_memory_get_data_handle(weights.handle, buffer), "get_data_handle");
+      toChosen.dst.set(outPointer(buffer));
+    }
+    const conv = new Primitive(pd, [
+      [DNNL.argDiffDst, diffDst],
+      [DNNL.argWeights, weights],
+      [DNNL.argDiffSrc, diffSrc],
+    ]);
+    return { conv, diffSrc, diffDst, weights, toChosen };
+  }
+
+  private buildBackwardWeights() {
+    const { lib } = loadDnnl();
+    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
+    const any = memoryDesc(
+      [
+        this.geometry.outChannels,
+        this.geometry.inChannels,
+        this.geometry.filterHeight,
+        this.geometry.filterWidth,
+      ],
+      DNNL.tagAny,
+    );
+    check(
+      lib.dnnl_convolution_backward_weights_desc_init(
+        desc,
+        DNNL.convolutionDirect,
+        this.#src,
+        any,
+        null,
+        this.#dst,
+        this.#strides,
+        this.#padL,
+        this.#padR,
+      ),
+      "convolution_backward_weights_desc_init",
+    );
+    const pd = primitiveDesc(desc, this.#forwardPd);
+    const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryDiffWeights, 0));
+    const src = new Memory(this.#src), diffDst = new Memory(this.#dst);
+    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
+    const fromChosen = plain ? undefined : reorder(chosen, this.#plainWeights);
+    const diffWeights = fromChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
+    if (fromChosen) {
+      const buffer = new BigUint64Array(1);
+      check(lib.dnnl_memory_get_data_handle(diffWeights.handle, buffer), "get_data_handle");
+      fromChosen.src.set(outPointer(buffer));
+    }
+    const conv = new Primitive(pd, [
+      [DNNL.argSrc, src],
+      [DNNL.argDiffDst, diffDst],
+      [DNNL.argDiffWeights, diffWeights],
+    ]);
+    return { conv, src, diffDst, diffWeights, fromChosen };
+  }
+
+  private forward() {
+    return this.#forward ??= this.buildForward();
+  }
+  private backwardData() {
+    return this.#backwardData ??= this.buildBackwardData();
+  }
+  private backwardWeights() {
+    return this.#backwardWeights ??= this.buildBackwardWeights();
+  }
+
+  /** y = conv(x, w): NHWC x, HWIO w, NHWC y, all raw pointers. */
+  runForward(x: Deno.PointerValue, w: Deno.PointerValue, y: Deno.PointerValue): void {
+    const p = this.forward();
+    if (p.toChosen) {
+      p.toChosen.src.set(w);
+      p.toChosen.run.execute();
+    } else p.weights.set(w);
+    p.src.set(x);
+    p.dst.set(y);
+    p.conv.execute();
+    wait();
+  }
+
+  /** dx = conv_backward_data(dy, w). */
+  runBackwardData(dy: Deno.PointerValue, w: Deno.PointerValue, dx: Deno.PointerValue): void {
+    const p = this.backwardData();
+    if (p.toChosen) {
+      p.toChosen.src.set(w);
+      p.toChosen.run.execute();
+    } else p.weights.set(w);
+    p.diffDst.set(dy);
+    p.diffSrc.set(dx);
+    p.conv.execute();
+    wait();
+  }
+
+  /** dw = conv_backward_weights(x, dy), written as plain HWIO. */
+  runBackwardWeights(x: Deno.PointerValue, dy: Deno.PointerValue, dw: Deno.PointerValue): void {
+    const p = this.backwardWeights();
+    p.src.set(x);
+    p.diffDst.set(dy);
+    if (p.fromChosen) {
+      p.conv.execute();
+      p.fromChosen.dst.set(dw);
+      p.fromChosen.run.execute();
+    } else {
+      p.diffWeights.set(dw);
+      p.conv.execute();
+    }
+    wait();
+  }
+}
+
+function wait(): void {
+  const { lib, stream } = loadDnnl();
+  check(lib.dnnl_stream_wait(stream), "stream_wait");
+}
+
+const cache = new Map<string, ConvPrimitives>();
+
+/**
+ * The primitives for a geometry, created on first use.
+ *
+ * @param g the convolution's geometry
+ * @returns its cached primitives
+ */
+export function convPrimitives(g: ConvGeometry): ConvPrimitives {
+  const key = [
+    g.batch,
+    g.inHeight,
+    g.inWidth,
+    g.inChannels,
+    g.outHeight,
+    g.outWidth,
+    g.outChannels,
+    g.filterHeight,
+    g.filterWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.pad.top,
+    g.pad.bottom,
+    g.pad.left,
+    g.pad.right,
+  ].join(",");
+  let p = cache.get(key);
+  if (p === undefined) cache.set(key, p = new ConvPrimitives(g));
+  return p;
+}
