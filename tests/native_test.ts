@@ -9,6 +9,7 @@ import { datasetParams, generateDataset, toModelSpace } from "../lib/data/mod.ts
 import {
   createDenoiser,
   denoiserConfig,
+  groupNormSilu,
   initBackend,
   type TrainConfig,
   Trainer,
@@ -220,4 +221,81 @@ Deno.test("without oneDNN, auto falls back to wasm with one line and --backend n
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "fused group norm + SiLU equals its composition, values and gradients, and finite differences",
+  ignore: !available,
+  async fn() {
+    await initBackend("native");
+    for (
+      const [shape, groups] of [[[3, 5, 4, 12], 4], [[2, 8, 8, 32], 8], [[1, 3, 3, 6], 1]] as const
+    ) {
+      const x = createRng(shape.join()).fillNormal(
+        new Float32Array(shape.reduce((a: number, b: number) => a * b, 1)),
+      );
+      // Shift and scale per channel, so that the statistics matter.
+      for (let i = 0; i < x.length; i++) x[i] = 3 * x[i] + (i % shape[3]) - 2;
+      const run = (fused: boolean) =>
+        valueAndGrads(
+          "native",
+          (t) => groupNormSilu(t as tf.Tensor4D, groups, { fused }),
+          [x],
+          [[...shape]],
+          11,
+        );
+      const [fusedValue, fusedGrad] = await run(true);
+      const [plainValue, plainGrad] = await run(false);
+      // The composition accumulates its moments in float32, the kernel in float64.
+      assertNear(fusedValue, plainValue, 1e-5, `${shape} value`);
+      assertNear(fusedGrad, plainGrad, 2e-5, `${shape} gradient`);
+      // Central differences of Σ r ⊙ y in float64 terms of the float32 kernel, at a few entries.
+      const r = createRng(11).fillNormal(new Float32Array(x.length));
+      const objective = (v: Float32Array) =>
+        tf.tidy(() => {
+          const y = groupNormSilu(tf.tensor4d(v, [...shape]), groups, { fused: true });
+          return tf.sum(tf.mul(y, tf.tensor(r, y.shape))).dataSync()[0];
+        });
+      for (const i of [0, 7, x.length - 1]) {
+        const h = 1e-2, up = x.slice(), down = x.slice();
+        up[i] += h;
+        down[i] -= h;
+        const numeric = (objective(up) - objective(down)) / (2 * h);
+        assert.ok(
+          Math.abs(numeric - fusedGrad[i]) <= 2e-2 * (1 + Math.abs(numeric)),
+          `${shape} ∂/∂x[${i}]: finite difference ${numeric}, kernel ${fusedGrad[i]}`,
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "native Sum over leading axes equals the cpu backend; other reductions fall back",
+  ignore: !available,
+  async fn() {
+    await initBackend("native");
+    const x = createRng(21).fillNormal(new Float32Array(4 * 5 * 6 * 7));
+    const cases: [number | number[], boolean][] = [
+      [0, false],
+      [[0, 1], true],
+      [[1, 0, 2], false],
+      [[1, 3], false],
+      [3, true],
+      [[0, 1, 2, 3], false],
+    ];
+    for (const [axis, keepDims] of cases) {
+      const reduce = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const y = tf.sum(tf.tensor4d(x, [4, 5, 6, 7]), axis, keepDims);
+          return { shape: y.shape, values: y.dataSync() as Float32Array };
+        });
+      };
+      const got = await reduce("native"), want = await reduce("cpu");
+      assert.deepEqual(got.shape, want.shape, `axis ${axis}`);
+      assertNear(got.values, want.values, 1e-6, `sum over ${axis}`);
+    }
+  },
 });

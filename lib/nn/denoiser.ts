@@ -24,7 +24,7 @@ import {
   avgPool2,
   conv2d,
   fromPatches,
-  groupNorm,
+  groupNormSilu,
   silu,
   sinusoidal,
   toPatches,
@@ -274,11 +274,11 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     f: number,
   ): tf.Tensor4D => {
     const [n, h, w, c] = x.shape;
-    let y = applyConv(p, `${name}.spatial1`, silu(groupNorm(x, groupsFor(c))));
+    let y = applyConv(p, `${name}.spatial1`, groupNormSilu(x, groupsFor(c)));
     y = tf.add(y, tf.reshape(applyDense(p, `${name}.cond`, e), [n, 1, 1, c]));
-    y = applyConv(p, `${name}.spatial2`, silu(groupNorm(y, groupsFor(c))));
+    y = applyConv(p, `${name}.spatial2`, groupNormSilu(y, groupsFor(c)));
     x = tf.add(x, y);
-    const time = tf.reshape(silu(groupNorm(x, groupsFor(c))), [b, f, h * w, c]) as tf.Tensor4D;
+    const time = tf.reshape(groupNormSilu(x, groupsFor(c)), [b, f, h * w, c]) as tf.Tensor4D;
     const dt = tf.reshape(applyConv(p, `${name}.temporal`, time), [n, h, w, c]);
     return tf.add(x, dt);
   };
@@ -302,7 +302,7 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
         h = tf.add(applyDense(p, `up${i}.from`, upNearest2(h)), skips[i]) as tf.Tensor4D;
         h = block(`up${i}`, h, e, b, f);
       }
-      h = applyConv(p, "out", silu(groupNorm(h, groupsFor(widths[0]))));
+      h = applyConv(p, "out", groupNormSilu(h, groupsFor(widths[0])));
       // A learned, time-dependent skip c(t)·x_t: the network need not copy the input's noise
       // through its patch bottleneck to predict a target that contains it.
       const skip = tf.reshape(applyDense(p, "skip", e), [b, f, 1, 1, 1]);

@@ -123,6 +123,55 @@ export function groupNorm(x: tf.Tensor4D, groups: number): tf.Tensor4D {
   );
 }
 
+/** Kernel names of the fused group norm + SiLU (registered by the native backend only). */
+const FUSED_FORWARD = "TpdiffGroupNormSilu", FUSED_BACKWARD = "TpdiffGroupNormSiluGrad";
+
+const fusedByGroups = new Map<number, (x: tf.Tensor4D) => tf.Tensor4D>();
+
+function fusedGroupNormSilu(groups: number): (x: tf.Tensor4D) => tf.Tensor4D {
+  let f = fusedByGroups.get(groups);
+  if (f === undefined) {
+    f = tf.customGrad(
+      // deno-lint-ignore no-explicit-any
+      ((x: tf.Tensor4D, save: any) => {
+        const [y, stats] = tf.engine().runKernel(FUSED_FORWARD, { x }, { groups }) as tf.Tensor[];
+        save([x, stats]);
+        return {
+          value: y,
+          gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
+            tf.engine().runKernel(FUSED_BACKWARD, { x: saved[0], stats: saved[1], dy }, {
+              groups,
+            }) as tf.Tensor4D,
+        };
+      }) as unknown as Parameters<typeof tf.customGrad>[0],
+    ) as unknown as (x: tf.Tensor4D) => tf.Tensor4D;
+    fusedByGroups.set(groups, f);
+  }
+  return f;
+}
+
+/**
+ * SiLU of the group normalisation, `silu(groupNorm(x, groups))`: one fused kernel forward and one
+ * backward where the backend has them (`native`), the composition elsewhere.
+ *
+ * @param x [n, h, w, c]
+ * @param groups number of channel groups, dividing c
+ * @param options `fused: false` forces the composition (tests compare both)
+ * @returns the activations, same shape
+ */
+export function groupNormSilu(
+  x: tf.Tensor4D,
+  groups: number,
+  options: { fused?: boolean } = {},
+): tf.Tensor4D {
+  const c = x.shape[3];
+  if (c % groups !== 0) {
+    throw new RangeError(`groupNorm: ${groups} groups must divide ${c} channels`);
+  }
+  const fused = options.fused ?? tf.getKernel(FUSED_FORWARD, tf.getBackend()) !== undefined;
+  return fused ? fusedGroupNormSilu(groups)(x) : silu(groupNorm(x, groups));
+}
+
 /**
  * 2×2 average pooling built from reshape and mean (its gradient exists on every backend).
  *

@@ -202,6 +202,13 @@ export function loadDnnl(): Dnnl {
   try {
     path = Deno.env.get("TPDIFF_DNNL") || path;
   } catch { /* no env permission: the default name */ }
+  // oneDNN follows OpenMP, which reads its thread count once, when the library loads. One
+  // thread measured as fast as two for the default step (the convolutions are a fifth of it) and
+  // leaves the second core to the JS thread's helpers; TPDIFF_THREADS or OMP_NUM_THREADS change it.
+  try {
+    const threads = Deno.env.get("TPDIFF_THREADS") ?? Deno.env.get("OMP_NUM_THREADS") ?? "1";
+    Deno.env.set("OMP_NUM_THREADS", threads);
+  } catch { /* no env permission: OpenMP's default */ }
   let library: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     library = Deno.dlopen(path, SYMBOLS);

@@ -9,15 +9,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { type ConvGeometry, convPrimitives } from "./conv.ts";
 import { check, loadDnnl } from "./dnnl.ts";
+import {
+  groupNormSilu,
+  groupNormSiluGrad,
+  type HeapBackend,
+  type HeapKernel,
+  heapView,
+} from "./fused.ts";
 
 /** The backend name. */
 export const NATIVE_BACKEND = "native";
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` that the kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+interface WasmBackend extends HeapBackend {
   incRef(dataId: object): void;
 }
 
@@ -175,6 +179,34 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/**
+ * Sum over leading axes (the bias gradients of broadcast adds: [rows, C] → [C]) as one pass in
+ * JS with float64 accumulators; other reductions go to the wasm kernel, which transposes first.
+ */
+function sum(args: KernelArgs): tf.TensorInfo {
+  const { inputs: { x }, backend, attrs } = args;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) =>
+    a - b
+  );
+  const leading = axes.every((a, i) => a === i);
+  if (x.dtype !== "float32" || !leading || axes.length === 0 || axes.length === rank) {
+    return wasmKernel("Sum")(args as never) as tf.TensorInfo;
+  }
+  const kept = x.shape.slice(axes.length);
+  const columns = tf.util.sizeFromShape(kept);
+  const rows = tf.util.sizeFromShape(x.shape) / columns;
+  const shape = attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept;
+  const out = backend.makeOutput(shape, "float32");
+  const X = heapView(backend, x), Y = heapView(backend, out);
+  const acc = new Float64Array(columns);
+  for (let r = 0, o = 0; r < rows; r++, o += columns) {
+    for (let j = 0; j < columns; j++) acc[j] += X[o + j];
+  }
+  Y.set(acc);
+  return out;
+}
+
 /** The tape's Identity: the same buffer with one more reference, no copy (tensors are immutable). */
 function identity(args: KernelArgs): tf.TensorInfo {
   const { inputs: { x }, backend } = args;
@@ -182,18 +214,30 @@ function identity(args: KernelArgs): tf.TensorInfo {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
+/** Names of the fused kernels (see `fused.ts`), present on `native` only. */
+export const FUSED_KERNELS = {
+  groupNormSilu: "TpdiffGroupNormSilu",
+  groupNormSiluGrad: "TpdiffGroupNormSiluGrad",
+} as const;
+
+const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
+  [FUSED_KERNELS.groupNormSilu]: (args) =>
+    groupNormSilu(args as never, wasmKernel("Sigmoid") as unknown as HeapKernel),
+  [FUSED_KERNELS.groupNormSiluGrad]: (args) =>
+    groupNormSiluGrad(args as never, wasmKernel("Sigmoid") as unknown as HeapKernel),
   Conv2D: conv2D,
   Conv2DBackpropInput: conv2DBackpropInput,
   Conv2DBackpropFilter: conv2DBackpropFilter,
   BatchMatMul: batchMatMul,
   Identity: identity,
+  Sum: sum,
 };
 
 /**
  * Registers the `native` backend: oneDNN is loaded first (a {@link NativeUnavailableError} says
  * what to install), then the wasm backend's instance is shared under the name `native` with every
- * wasm kernel, and the kernels above replace the convolutions, the matmul and Identity.
+ * wasm kernel, and the kernels above replace the convolutions, the matmul and Identity and add
+ * the fused group-norm + SiLU pair.
  * The wasm backend must be initialised before (tfjs binds its wasm kernels to one instance).
  */
 export function registerNativeBackend(): void {

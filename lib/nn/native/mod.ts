@@ -9,3 +9,4 @@
 export * from "./dnnl.ts";
 export * from "./conv.ts";
 export * from "./kernels.ts";
+export * from "./fused.ts";
