@@ -366,7 +366,8 @@ async function main(): Promise<number> {
   try {
     lock = acquireLock(`${runDir}/.lock`, "train-small");
   } catch (error) {
-    if (createdDir) await Deno.remove(runDir, { recursive: true }).catch(() => {});
+    // Another process may have made the same folder a moment ago: remove it only if empty.
+    if (createdDir) await Deno.remove(runDir).catch(() => {});
     throw error;
   }
   try {

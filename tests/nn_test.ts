@@ -47,7 +47,7 @@ Deno.test("checkBackendRequest() names the allowed backends", () => {
   assert.equal(checkBackendRequest("wasm"), "wasm");
   assertThrowsWith(
     () => checkBackendRequest("gpu"),
-    /backend must be one of auto, wasm, cpu, webgpu, tensorflow; got "gpu"/,
+    /backend must be one of auto, native, wasm, cpu, webgpu, tensorflow; got "gpu"/,
   );
 });
 

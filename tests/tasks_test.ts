@@ -186,7 +186,7 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
       [
         "train_small.ts",
         ["--backend=tpu"],
-        /--backend must be one of auto, wasm, cpu, webgpu, tensorflow; got "tpu"/,
+        /--backend must be one of auto, native, wasm, cpu, webgpu, tensorflow; got "tpu"/,
       ],
       [
         "train_small.ts",

@@ -4,9 +4,22 @@
  *
  * @module
  */
-import { initBackend } from "../../lib/nn/mod.ts";
+import * as tf from "@tensorflow/tfjs";
+import {
+  BackendUnavailableError,
+  createDenoiser,
+  initBackend,
+  modelPredict,
+  planForTraining,
+} from "../../lib/nn/mod.ts";
+import { createRng, sampleStaged } from "../../lib/mod.ts";
 import { toModelSpace } from "../../lib/data/mod.ts";
-import { TRAIN_SMALL, trainersByStage, trainSmallData } from "../../tasks/defaults.ts";
+import {
+  TRAIN_SMALL,
+  trainersByStage,
+  trainSmallData,
+  trainSmallModel,
+} from "../../tasks/defaults.ts";
 import { median } from "./util.ts";
 
 /** The comparison. */
@@ -25,8 +38,17 @@ export interface TorchResult {
   ourParameters: number;
   /** Our backend. */
   backend: string;
-  /** Rows: frames (16 = vanilla and stage 1, 8 = stage 2, 4 = stage 3), ms per step each. */
-  rows: { frames: number; ours: number; torch?: number }[];
+  /**
+   * Rows: frames (16 = vanilla and stage 1, 8 = stage 2, 4 = stage 3), ms per step each: `ours`
+   * on the default backend, and each of wasm and native where it runs.
+   */
+  rows: { frames: number; ours: number; torch?: number; wasm?: number; native?: number }[];
+  /** Sampling 8 videos with 30 staged steps (K = 3), ms, on each backend that runs. */
+  sampling?: { wasm?: number; native?: number };
+  /** Kernel calls in one 16-frame training step, per backend. */
+  kernels?: { wasm?: number; native?: number };
+  /** Why native was not measured, when it was not. */
+  nativeUnavailable?: string;
 }
 
 /** The environment the reference runs with (DESIGN.md: stable malloc, two threads). */
@@ -37,7 +59,8 @@ export const TORCH_ENV = {
 };
 
 /**
- * Times our training step at 16, 8 and 4 frames, then PyTorch's.
+ * Times our training step at 16, 8 and 4 frames on wasm and on native (where oneDNN loads), the
+ * sampling of 8 videos on each, and the kernel calls of one step; then PyTorch's step.
  *
  * @param rounds timed steps per shape
  * @returns the comparison
@@ -47,25 +70,71 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
   const data = await trainSmallData();
   const x0 = toModelSpace(data, Array.from({ length: TRAIN_SMALL.batch }, (_, i) => i));
   const { vanilla, perStage } = trainersByStage();
-  const ours: Record<number, number[]> = { 16: [], 8: [], 4: [] };
   const byFrames: [number, (typeof vanilla)][] = [[16, vanilla], [8, perStage[1]], [
     4,
     perStage[0],
   ]];
-  for (const [, t] of byFrames) await t.trainStep(x0);
-  for (let r = 0; r < rounds; r++) {
-    for (const [frames, t] of byFrames) {
-      const t0 = performance.now();
-      await t.trainStep(x0);
-      ours[frames].push(performance.now() - t0);
+  // The same trainers on each backend in turn (native shares wasm's instance, so the weights
+  // stay where they are); rounds alternate between the shapes so that drift hits all alike.
+  const timings: Record<string, Record<number, number[]>> = {};
+  const sampling: Record<string, number> = {}, kernels: Record<string, number> = {};
+  let nativeUnavailable: string | undefined;
+  const plan = planForTraining(TRAIN_SMALL, 30);
+  const sampler = createDenoiser(trainSmallModel(), createRng(3));
+  for (const name of ["wasm", "native"] as const) {
+    try {
+      await initBackend(name);
+    } catch (error) {
+      if (!(error instanceof BackendUnavailableError)) throw error;
+      nativeUnavailable = error.message;
+      continue;
     }
+    const ms: Record<number, number[]> = { 16: [], 8: [], 4: [] };
+    for (const [, t] of byFrames) await t.trainStep(x0);
+    kernels[name] = (await tf.profile(async () => {
+      await vanilla.trainStep(x0);
+    })).kernels.length;
+    for (let r = 0; r < rounds; r++) {
+      for (const [frames, t] of byFrames) {
+        const t0 = performance.now();
+        await t.trainStep(x0);
+        ms[frames].push(performance.now() - t0);
+      }
+    }
+    timings[name] = ms;
+    const draws: number[] = [];
+    for (let r = 0; r < Math.max(2, Math.ceil(rounds / 2)); r++) {
+      const t0 = performance.now();
+      await sampleStaged(plan, modelPredict(sampler, plan), {
+        prediction: "stage-velocity",
+        batch: 8,
+        height: sampler.config.height,
+        width: sampler.config.width,
+        seed: r,
+      });
+      draws.push(performance.now() - t0);
+    }
+    sampling[name] = median(draws);
   }
+  await initBackend(backend.requested);
+  sampler.params.dispose();
   const ourParameters = vanilla.model.params.count();
+  const ours = backend.name === "native" || backend.description.startsWith("native")
+    ? timings.native
+    : timings.wasm;
   const result: TorchResult = {
     available: false,
     ourParameters,
     backend: backend.description,
-    rows: [16, 8, 4].map((frames) => ({ frames, ours: median(ours[frames]) })),
+    rows: [16, 8, 4].map((frames) => ({
+      frames,
+      ours: median(ours[frames]),
+      ...(timings.wasm ? { wasm: median(timings.wasm[frames]) } : {}),
+      ...(timings.native ? { native: median(timings.native[frames]) } : {}),
+    })),
+    sampling,
+    kernels,
+    ...(nativeUnavailable ? { nativeUnavailable } : {}),
   };
   const script = new URL("../torch_reference.py", import.meta.url).pathname;
   let output: Deno.CommandOutput;
