@@ -13,6 +13,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
+import { loadDnnl } from "../lib/nn/native/mod.ts";
 
 const modelConfig = denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 4 });
 const config: TrainConfig = {
@@ -46,8 +47,25 @@ async function flat(map: Map<string, tf.Variable>): Promise<Float32Array[]> {
   );
 }
 
-Deno.test("resuming from a checkpoint continues exactly: 2N steps straight = N + N with a resume", async () => {
-  await initBackend("wasm");
+const nativeLoads = (() => {
+  try {
+    loadDnnl();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+for (const backend of ["wasm", "native"] as const) {
+  Deno.test({
+    name: `resuming from a checkpoint continues exactly on ${backend}: 2N steps straight = N + N`,
+    ignore: backend === "native" && !nativeLoads,
+    fn: () => resumeExactly(backend),
+  });
+}
+
+async function resumeExactly(backend: "wasm" | "native"): Promise<void> {
+  await initBackend(backend);
   const N = 4;
   const straight = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
   const lossesStraight: number[] = [];
@@ -91,7 +109,7 @@ Deno.test("resuming from a checkpoint continues exactly: 2N steps straight = N +
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
 
 Deno.test("a missing, truncated, foreign or mismatched checkpoint is a clear CheckpointError", async () => {
   await initBackend("wasm");

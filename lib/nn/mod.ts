@@ -11,6 +11,7 @@ export * from "./layers.ts";
 export * from "./params.ts";
 export * from "./denoiser.ts";
 export * from "./trainer.ts";
+export * from "./prefetch.ts";
 export * from "./checkpoint.ts";
 export * from "./predict.ts";
 export * from "./encoder.ts";

@@ -12,22 +12,25 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { alignNoise } from "../align.ts";
-import { rectifiedFlow, type Schedule, vpSchedule } from "../schedule.ts";
-import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
-import {
-  type PredictionKind,
-  sampleStage,
-  sampleTimeInStage,
-  trainingExample,
-} from "../stagewise.ts";
+import type { Stage, StagePlan } from "../pyramid.ts";
+import type { PredictionKind } from "../stagewise.ts";
 import { framePositions } from "../temporal.ts";
-import { createRng, gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
+import { createRng, type Rng } from "../video.ts";
+import { planForTraining, prepareBatch, type PreparedBatch, targetFor } from "./batch.ts";
 import { createDenoiser, type Denoiser } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 
 /** The diffusion forms: flow matching (rectified flow, velocity target) or DDIM (VP, ε target). */
 export type DiffusionForm = "fm" | "ddim";
+
+export {
+  type BatchSpec,
+  planForTraining,
+  prepareBatch,
+  type PreparedBatch,
+  scheduleFor,
+  targetFor,
+} from "./batch.ts";
 
 /** Training hyper-parameters (stored in checkpoints). */
 export interface TrainConfig {
@@ -55,48 +58,6 @@ export interface TrainConfig {
   align: boolean;
   /** Stage sampling weights in run order (default uniform). */
   stageWeights?: number[];
-}
-
-/**
- * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
- * stages for the pyramid, 1 for vanilla.
- *
- * @param config the training config
- * @param steps sampling steps in total (default 30)
- * @returns the plan
- */
-export function planForTraining(
-  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames">,
-  steps: number | number[] = 30,
-): StagePlan {
-  return stagePlan({
-    schedule: scheduleFor(config.form),
-    frames: config.frames,
-    stages: config.mode === "vanilla" ? 1 : config.stages,
-    steps,
-  });
-}
-
-/**
- * The noise schedule of a diffusion form.
- *
- * @param form `fm` or `ddim`
- * @returns the schedule
- */
-export function scheduleFor(form: DiffusionForm): Schedule {
-  if (form === "fm") return rectifiedFlow();
-  if (form === "ddim") return vpSchedule({ beta: "linear" });
-  throw new RangeError(`form must be fm or ddim; got ${JSON.stringify(form)}`);
-}
-
-/**
- * The regression target of a diffusion form: Eq. 13's stage velocity for flow matching, ε for DDIM.
- *
- * @param form `fm` or `ddim`
- * @returns the prediction kind the model learns
- */
-export function targetFor(form: DiffusionForm): PredictionKind {
-  return form === "fm" ? "stage-velocity" : "epsilon";
 }
 
 /**
@@ -145,20 +106,6 @@ export class NonFiniteError extends Error {
     super(message);
     this.name = "NonFiniteError";
   }
-}
-
-/** A batch prepared on the CPU with `lib`'s stage maths. */
-export interface PreparedBatch {
-  /** The stage drawn for the batch. */
-  stage: Stage;
-  /** t per video. */
-  t: number[];
-  /** x_t at the stage's frame rate. */
-  xt: Float32Array;
-  /** The regression target, same shape. */
-  target: Float32Array;
-  /** Alignment totals, when aligned. */
-  alignment?: { identity: number; aligned: number };
 }
 
 /** Runs stage-wise training of one denoiser. */
@@ -264,43 +211,17 @@ export class Trainer {
    * @returns the stage-rate inputs and targets
    */
   prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage } = {}): PreparedBatch {
-    const rng = options.rng ?? this.rng;
-    const { frames } = this.config;
-    const batch = x0.length /
-      (frames * this.model.config.height * this.model.config.width * this.model.config.channels);
-    if (!Number.isInteger(batch) || batch < 1) {
-      throw new RangeError(
-        `x0 must hold whole videos of ${frames} frames; got ${x0.length} values`,
-      );
-    }
     const { height, width, channels } = this.model.config;
-    const shape = { batch, frames, height, width, channels };
-    const clean = video(shape, x0);
-    let noise = gaussianVideo(shape, rng);
-    let alignment: PreparedBatch["alignment"];
-    if (this.config.align) {
-      const aligned = alignNoise(clean, noise, { metric: "squared-l2" });
-      noise = aligned.noise;
-      alignment = aligned.cost;
-    }
-    const stage = options.stage ??
-      sampleStage(this.plan, this.rng, { weights: this.config.stageWeights });
-    const size = stage.frames * height * width * channels;
-    const xt = new Float32Array(batch * size), target = new Float32Array(batch * size);
-    const t: number[] = [];
-    for (let b = 0; b < batch; b++) {
-      const tb = sampleTimeInStage(stage, rng);
-      t.push(tb);
-      const example = trainingExample(sampleOf(clean, b), sampleOf(noise, b), {
-        plan: this.plan,
-        stage,
-        t: tb,
-        target: this.target,
-      });
-      xt.set(example.xt.data, b * size);
-      target.set(example.target.data, b * size);
-    }
-    return { stage, t, xt, target, alignment };
+    return prepareBatch(x0, {
+      config: this.config,
+      plan: this.plan,
+      target: this.target,
+      size: { height, width, channels },
+    }, {
+      rng: options.rng ?? this.rng,
+      stageRng: this.rng,
+      stage: options.stage,
+    });
   }
 
   /**
@@ -369,8 +290,19 @@ export class Trainer {
    * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
    * @returns the step's loss and diagnostics
    */
-  async trainStep(x0: Float32Array): Promise<StepReport> {
-    const prepared = this.prepare(x0);
+  trainStep(x0: Float32Array): Promise<StepReport> {
+    return this.trainOnBatch(this.prepare(x0));
+  }
+
+  /**
+   * One optimiser step on a batch already prepared (by {@link Trainer.prepare}, or one step ahead
+   * in a worker by `BatchPrefetcher`). Throws {@link NonFiniteError} (before touching the weights)
+   * if the loss or the gradient is not finite.
+   *
+   * @param prepared the stage-rate inputs and targets
+   * @returns the step's loss and diagnostics
+   */
+  async trainOnBatch(prepared: PreparedBatch): Promise<StepReport> {
     const { stage } = prepared;
     const variables = [...this.model.params.variables.values()];
     const { loss, gradient } = tf.tidy(() => {

@@ -1,0 +1,138 @@
+/**
+ * Batch preparation for stage-wise training, free of tfjs so that a worker can run it one step
+ * ahead of the optimiser (`BatchPrefetcher`): the stage plan a training config implies, and one
+ * batch's stage, times, aligned noise, x_t and targets from `lib`'s stage maths (Algorithm 2).
+ *
+ * @module
+ */
+import { alignNoise } from "../align.ts";
+import { rectifiedFlow, type Schedule, vpSchedule } from "../schedule.ts";
+import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
+import {
+  type PredictionKind,
+  sampleStage,
+  sampleTimeInStage,
+  trainingExample,
+} from "../stagewise.ts";
+import { gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
+import type { DiffusionForm, TrainConfig } from "./trainer.ts";
+
+/**
+ * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
+ * stages for the pyramid, 1 for vanilla.
+ *
+ * @param config the training config
+ * @param steps sampling steps in total (default 30)
+ * @returns the plan
+ */
+export function planForTraining(
+  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames">,
+  steps: number | number[] = 30,
+): StagePlan {
+  return stagePlan({
+    schedule: scheduleFor(config.form),
+    frames: config.frames,
+    stages: config.mode === "vanilla" ? 1 : config.stages,
+    steps,
+  });
+}
+
+/**
+ * The noise schedule of a diffusion form.
+ *
+ * @param form `fm` or `ddim`
+ * @returns the schedule
+ */
+export function scheduleFor(form: DiffusionForm): Schedule {
+  if (form === "fm") return rectifiedFlow();
+  if (form === "ddim") return vpSchedule({ beta: "linear" });
+  throw new RangeError(`form must be fm or ddim; got ${JSON.stringify(form)}`);
+}
+
+/**
+ * The regression target of a diffusion form: Eq. 13's stage velocity for flow matching, ε for DDIM.
+ *
+ * @param form `fm` or `ddim`
+ * @returns the prediction kind the model learns
+ */
+export function targetFor(form: DiffusionForm): PredictionKind {
+  return form === "fm" ? "stage-velocity" : "epsilon";
+}
+
+/** A batch prepared on the CPU with `lib`'s stage maths. */
+export interface PreparedBatch {
+  /** The stage drawn for the batch. */
+  stage: Stage;
+  /** t per video. */
+  t: number[];
+  /** x_t at the stage's frame rate. */
+  xt: Float32Array;
+  /** The regression target, same shape. */
+  target: Float32Array;
+  /** Alignment totals, when aligned. */
+  alignment?: { identity: number; aligned: number };
+}
+
+/** What {@link prepareBatch} needs besides the videos. */
+export interface BatchSpec {
+  /** The training config (frames, alignment, stage weights). */
+  config: Pick<TrainConfig, "frames" | "align" | "stageWeights">;
+  /** The stage plan. */
+  plan: StagePlan;
+  /** The prediction kind learned. */
+  target: PredictionKind;
+  /** Frame height, width and channels. */
+  size: { height: number; width: number; channels: number };
+}
+
+/**
+ * Prepares one batch with `lib`: full-rate noise (paired to the videos by linear assignment when
+ * `align`), a stage, a time per video, x_t on the stage path and the target (Algorithm 2).
+ *
+ * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
+ * @param spec config, plan, target and frame size
+ * @param draws `rng` for noise and times, `stageRng` for the stage (the trainer's generator; both
+ *   are the same in training), or a fixed `stage`
+ * @returns the stage-rate inputs and targets
+ */
+export function prepareBatch(
+  x0: Float32Array,
+  spec: BatchSpec,
+  draws: { rng: Rng; stageRng?: Rng; stage?: Stage },
+): PreparedBatch {
+  const { config, plan, target } = spec;
+  const { height, width, channels } = spec.size;
+  const { frames } = config;
+  const batch = x0.length / (frames * height * width * channels);
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new RangeError(`x0 must hold whole videos of ${frames} frames; got ${x0.length} values`);
+  }
+  const { rng } = draws;
+  const shape = { batch, frames, height, width, channels };
+  const clean = video(shape, x0);
+  let noise = gaussianVideo(shape, rng);
+  let alignment: PreparedBatch["alignment"];
+  if (config.align) {
+    const aligned = alignNoise(clean, noise, { metric: "squared-l2" });
+    noise = aligned.noise;
+    alignment = aligned.cost;
+  }
+  const stage = draws.stage ??
+    sampleStage(plan, draws.stageRng ?? rng, { weights: config.stageWeights });
+  const size = stage.frames * height * width * channels;
+  const xt = new Float32Array(batch * size), out = new Float32Array(batch * size);
+  const t: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const tb = sampleTimeInStage(stage, rng);
+    t.push(tb);
+    const example = trainingExample(sampleOf(clean, b), sampleOf(noise, b), {
+      plan,
+      stage,
+      t: tb,
+      target,
+    });
+    xt.set(example.xt.data, b * size);
+    out.set(example.target.data, b * size);
+  }
+  return { stage, t, xt, target: out, alignment };
+}

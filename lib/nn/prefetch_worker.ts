@@ -1,0 +1,97 @@
+/**
+ * The worker behind `BatchPrefetcher`: holds the training videos and a copy of the trainer's
+ * generator, and prepares batch k + 1 (data order, noise, alignment, stage, times, x_t, targets)
+ * while the main thread trains on batch k. It draws from the generator in exactly the order the
+ * sequential loop does, so a run with it equals a run without it bit for bit.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { fromPixels } from "../data/generate.ts";
+import { Rng, type RngState } from "../video.ts";
+import { type BatchSpec, planForTraining, prepareBatch, targetFor } from "./batch.ts";
+import type { TrainConfig } from "./trainer.ts";
+
+/** The first message: everything the worker needs, once. */
+export interface PrefetchInit {
+  /** Always `"init"`. */
+  type: "init";
+  /** The training config. */
+  config: TrainConfig;
+  /** Frame height, width and channels. */
+  size: BatchSpec["size"];
+  /** The videos' pixels, [count, F, H, W] bytes. */
+  pixels: Uint8Array;
+  /** Videos in `pixels`. */
+  count: number;
+  /** Videos per batch. */
+  batch: number;
+  /** The trainer's generator state to continue from. */
+  rng: RngState;
+}
+
+/** One prepared batch, as sent back (the stage by its index k). */
+export interface PrefetchedBatch {
+  /** Always `"batch"`. */
+  type: "batch";
+  /** The videos drawn. */
+  indices: number[];
+  /** The stage's k. */
+  k: number;
+  /** t per video. */
+  t: number[];
+  /** x_t at the stage's frame rate. */
+  xt: Float32Array;
+  /** The targets. */
+  target: Float32Array;
+  /** Alignment totals, when aligned. */
+  alignment?: { identity: number; aligned: number };
+  /** The generator's state after this batch: the trainer's state once it is consumed. */
+  rng: RngState;
+}
+
+let prepare: (() => PrefetchedBatch) | undefined;
+
+function setup(init: PrefetchInit): () => PrefetchedBatch {
+  const rng = new Rng(init.rng);
+  const plan = planForTraining(init.config);
+  const spec: BatchSpec = {
+    config: init.config,
+    plan,
+    target: targetFor(init.config.form),
+    size: init.size,
+  };
+  const videoSize = init.config.frames * init.size.height * init.size.width * init.size.channels;
+  return () => {
+    const indices = Array.from({ length: init.batch }, () => rng.integer(init.count));
+    const x0 = new Float32Array(indices.length * videoSize);
+    indices.forEach((n, b) =>
+      fromPixels(init.pixels.subarray(n * videoSize, (n + 1) * videoSize), x0, b * videoSize)
+    );
+    const p = prepareBatch(x0, spec, { rng });
+    return {
+      type: "batch",
+      indices,
+      k: p.stage.k,
+      t: p.t,
+      xt: p.xt,
+      target: p.target,
+      alignment: p.alignment,
+      rng: rng.state(),
+    };
+  };
+}
+
+function send(): void {
+  try {
+    const batch = prepare!();
+    self.postMessage(batch, [batch.xt.buffer as ArrayBuffer, batch.target.buffer as ArrayBuffer]);
+  } catch (error) {
+    self.postMessage({ type: "error", message: (error as Error).message });
+  }
+}
+
+self.onmessage = (event: MessageEvent<PrefetchInit | { type: "next" }>) => {
+  if (event.data.type === "init") prepare = setup(event.data);
+  send();
+};
