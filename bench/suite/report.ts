@@ -624,7 +624,7 @@ export function buildReport(r: BenchResults): {
     "## Reproduce",
     "",
     "```sh",
-    "deno task bench            # this document: 47 minutes on a 2-core VM",
+    "deno task bench            # this document: 38 minutes on a 2-core VM (native)",
     "deno task bench --quick    # every part at tiny size in under 3 minutes (CI runs it)",
     "deno task bench:encoder    # retrains the committed encoder (not needed to run the benchmark)",
     "```",

@@ -108,12 +108,32 @@ function reorder(from: Uint8Array, to: Uint8Array): { run: Primitive; src: Memor
   };
 }
 
+/**
+ * The weight memory a primitive reads or writes in the layout it chose, and the reorder that
+ * bridges it with plain HWIO (none when the chosen layout is plain). `toChosen`: plain → chosen,
+ * before the primitive (weights in); otherwise chosen → plain, after it (weight gradients out).
+ */
+function chosenWeights(plain: Uint8Array, chosen: Uint8Array, toChosen: boolean) {
+  const { lib } = loadDnnl();
+  if (lib.dnnl_memory_desc_equal(chosen, plain) === 1) {
+    return { memory: new Memory(plain), bridge: undefined };
+  }
+  const bridge = toChosen ? reorder(plain, chosen) : reorder(chosen, plain);
+  const memory = new Memory(chosen, true);
+  // The reorder reads or writes the primitive's own buffer, which oneDNN allocated.
+  const buffer = new BigUint64Array(1);
+  check(lib.dnnl_memory_get_data_handle(memory.handle, buffer), "get_data_handle");
+  (toChosen ? bridge.dst : bridge.src).set(outPointer(buffer));
+  return { memory, bridge };
+}
+
 /** The cached primitives of one convolution geometry. */
 export class ConvPrimitives {
   readonly geometry: ConvGeometry;
   readonly #src: Uint8Array;
   readonly #dst: Uint8Array;
   readonly #plainWeights: Uint8Array;
+  readonly #anyWeights: () => Uint8Array;
   readonly #strides: BigInt64Array;
   readonly #padL: BigInt64Array;
   readonly #padR: BigInt64Array;
@@ -129,10 +149,11 @@ export class ConvPrimitives {
     this.#dst = memoryDesc([g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.tagNhwc);
     const weightDims = [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth];
     this.#plainWeights = memoryDesc(weightDims, DNNL.tagHwio);
+    this.#anyWeights = () => memoryDesc(weightDims, DNNL.tagAny);
     this.#strides = dimsOf([g.strideHeight, g.strideWidth]);
     this.#padL = dimsOf([g.pad.top, g.pad.left]);
     this.#padR = dimsOf([g.pad.bottom, g.pad.right]);
-    const any = memoryDesc(weightDims, DNNL.tagAny);
+    const any = this.#anyWeights();
     const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
     check(
       lib.dnnl_convolution_forward_desc_init(
@@ -167,15 +188,7 @@ export class ConvPrimitives {
       lib.dnnl_primitive_desc_query_md(this.#forwardPd, DNNL.queryWeights, 0),
     );
     const src = new Memory(this.#src), dst = new Memory(this.#dst);
-    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
-    const toChosen = plain ? undefined : reorder(this.#plainWeights, chosen);
-    const weights = toChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
-    if (toChosen) {
-      // The reorder writes straight into the primitive's weight buffer.
-      const buffer = new BigUint64Array(1);
-      check(lib.dnnl_memory_get_data_handle(weights.handle, buffer), "get_data_handle");
-      toChosen.dst.set(outPointer(buffer));
-    }
+    const { memory: weights, bridge: toChosen } = chosenWeights(this.#plainWeights, chosen, true);
     const conv = new Primitive(this.#forwardPd, [
       [DNNL.argSrc, src],
       [DNNL.argWeights, weights],
@@ -187,15 +200,7 @@ export class ConvPrimitives {
   private buildBackwardData() {
     const { lib } = loadDnnl();
     const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
-    const any = memoryDesc(
-      [
-        this.geometry.outChannels,
-        this.geometry.inChannels,
-        this.geometry.filterHeight,
-        this.geometry.filterWidth,
-      ],
-      DNNL.tagAny,
-    );
+    const any = this.#anyWeights();
     check(
       lib.dnnl_convolution_backward_data_desc_init(
         desc,
@@ -212,14 +217,7 @@ export class ConvPrimitives {
     const pd = primitiveDesc(desc, this.#forwardPd);
     const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryWeights, 0));
     const diffSrc = new Memory(this.#src), diffDst = new Memory(this.#dst);
-    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
-    const toChosen = plain ? undefined : reorder(this.#plainWeights, chosen);
-    const weights = toChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
-    if (toChosen) {
-      const buffer = new BigUint64Array(1);
-      check(lib.dnnl_memory_get_data_handle(weights.handle, buffer), "get_data_handle");
-      toChosen.dst.set(outPointer(buffer));
-    }
+    const { memory: weights, bridge: toChosen } = chosenWeights(this.#plainWeights, chosen, true);
     const conv = new Primitive(pd, [
       [DNNL.argDiffDst, diffDst],
       [DNNL.argWeights, weights],
@@ -231,15 +229,7 @@ export class ConvPrimitives {
   private buildBackwardWeights() {
     const { lib } = loadDnnl();
     const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
-    const any = memoryDesc(
-      [
-        this.geometry.outChannels,
-        this.geometry.inChannels,
-        this.geometry.filterHeight,
-        this.geometry.filterWidth,
-      ],
-      DNNL.tagAny,
-    );
+    const any = this.#anyWeights();
     check(
       lib.dnnl_convolution_backward_weights_desc_init(
         desc,
@@ -257,14 +247,11 @@ export class ConvPrimitives {
     const pd = primitiveDesc(desc, this.#forwardPd);
     const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryDiffWeights, 0));
     const src = new Memory(this.#src), diffDst = new Memory(this.#dst);
-    const plain = lib.dnnl_memory_desc_equal(chosen, this.#plainWeights) === 1;
-    const fromChosen = plain ? undefined : reorder(chosen, this.#plainWeights);
-    const diffWeights = fromChosen ? new Memory(chosen, true) : new Memory(this.#plainWeights);
-    if (fromChosen) {
-      const buffer = new BigUint64Array(1);
-      check(lib.dnnl_memory_get_data_handle(diffWeights.handle, buffer), "get_data_handle");
-      fromChosen.src.set(outPointer(buffer));
-    }
+    const { memory: diffWeights, bridge: fromChosen } = chosenWeights(
+      this.#plainWeights,
+      chosen,
+      false,
+    );
     const conv = new Primitive(pd, [
       [DNNL.argSrc, src],
       [DNNL.argDiffDst, diffDst],
