@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     throw new UsageError(`--checkpoint and --out are both required: ${usage}`);
   }
   const path = String(flags.checkpoint);
-  const { runDir, checkpointDir } = await findRun(path) ?? { runDir: path, checkpointDir: path };
+  const { runDir, checkpointDir } = findRun(path) ?? { runDir: path, checkpointDir: path };
   const { path: out, state } = inspectOutput("out", String(flags.out));
   // Never write over, into the place of, or above the checkpoint being read or its run.
   for (const source of [resolve(runDir), resolve(checkpointDir)]) {

@@ -47,16 +47,12 @@ import {
  * @param path either folder
  * @returns the run and checkpoint folders, or undefined when neither holds a checkpoint
  */
-export function findRun(
-  path: string,
-): Promise<{ runDir: string; checkpointDir: string } | undefined> {
+export function findRun(path: string): { runDir: string; checkpointDir: string } | undefined {
   for (const [runDir, checkpointDir] of [[path, `${path}/checkpoint`], [`${path}/..`, path]]) {
     const found = locateDir(checkpointDir);
-    if (found !== undefined && isFile(`${found}/checkpoint.json`)) {
-      return Promise.resolve({ runDir, checkpointDir });
-    }
+    if (found !== undefined && isFile(`${found}/checkpoint.json`)) return { runDir, checkpointDir };
   }
-  return Promise.resolve(undefined);
+  return undefined;
 }
 
 function isFile(path: string): boolean {

@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   }
   const path = String(flags.checkpoint);
   // A folder without a checkpoint is left to readCheckpoint, which says what is missing.
-  const { runDir, checkpointDir } = await findRun(path) ??
+  const { runDir, checkpointDir } = findRun(path) ??
     { runDir: `${path}/..`, checkpointDir: path };
   const count = intFlag("count", flags.count, 8, 1, 256);
   const seed = intFlag("seed", flags.seed, 0, 0, 2 ** 31);

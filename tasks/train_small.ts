@@ -6,14 +6,13 @@
  * @module
  */
 import {
-  acquireLock,
   DATASET_KINDS,
   type DatasetKind,
   datasetParams,
   loadOrCreateDataset,
-  type Lock,
   removeStaleTemporaries,
   toModelSpace,
+  withLock,
   writeFileAtomic,
 } from "../lib/data/mod.ts";
 import { resolve } from "node:path";
@@ -25,6 +24,7 @@ import {
   createDenoiser,
   type DenoiserConfig,
   denoiserConfig,
+  drawVideos,
   initBackend,
   NonFiniteError,
   planForTraining,
@@ -315,7 +315,7 @@ async function main(): Promise<number> {
   let runDir: string;
   let resumeFrom: { runDir: string; checkpointDir: string } | undefined;
   if (flags.resume !== undefined) {
-    const found = await findRun(String(flags.resume));
+    const found = findRun(String(flags.resume));
     if (found === undefined) {
       throw new UsageError(
         `--resume ${flags.resume}: no checkpoint there (expected ${flags.resume}/checkpoint/checkpoint.json)`,
@@ -354,7 +354,7 @@ async function main(): Promise<number> {
   const sameRun = resumeFrom !== undefined && resolve(resumeFrom.runDir) === output.path;
   if (!sameRun && output.state === "full") {
     throw new UsageError(
-      (await findRun(runDir))
+      findRun(runDir)
         ? `${runDir} already holds a run; continue it with --resume ${runDir} or choose another --out`
         : `${runDir} is not empty; choose a new or empty folder for --out`,
     );
@@ -374,34 +374,25 @@ async function main(): Promise<number> {
   // The run folder is locked before anything is written, the dataset cache included.
   const createdDir = output.state === "absent";
   await Deno.mkdir(runDir, { recursive: true });
-  let lock: Lock;
   try {
-    lock = acquireLock(`${runDir}/.lock`, "train-small");
+    return await withLock(`${runDir}/.lock`, "train-small", () =>
+      trainRun({
+        settings,
+        runDir,
+        resumeFrom,
+        backend,
+        started,
+        sampleCount,
+        sampleSteps,
+        checkpointEvery,
+        logEvery,
+        prefetch: flags["no-prefetch"] !== true,
+      }));
   } catch (error) {
-    // Another process may have made the same folder a moment ago: remove it only if empty.
+    // A run that failed before its first write, or lost the race for the lock to a process
+    // that made the same folder a moment ago, removes the folder only if it is empty.
     if (createdDir) await Deno.remove(runDir).catch(() => {});
     throw error;
-  }
-  try {
-    return await trainRun({
-      settings,
-      runDir,
-      resumeFrom,
-      backend,
-      started,
-      sampleCount,
-      sampleSteps,
-      checkpointEvery,
-      logEvery,
-      prefetch: flags["no-prefetch"] !== true,
-    });
-  } catch (error) {
-    lock.release();
-    // A run that failed before its first write leaves no folder behind.
-    if (createdDir && [...Deno.readDirSync(runDir)].length === 0) await Deno.remove(runDir);
-    throw error;
-  } finally {
-    lock.release();
   }
 }
 
@@ -448,7 +439,6 @@ async function trainRun(ctx: RunContext): Promise<number> {
   const rng = createRng(`train:${settings.seed}`);
   const model = createDenoiser(modelConfig, rng.split());
   const trainer = new Trainer(train, model, rng);
-  await Deno.mkdir(runDir, { recursive: true });
   // Under the lock, what a killed process left in this run is ours to restore or remove.
   await removeStaleTemporaries(`${runDir}/checkpoint`, { locked: true });
   const metricsPath = `${runDir}/metrics.jsonl`;
@@ -515,11 +505,7 @@ async function trainRun(ctx: RunContext): Promise<number> {
   const prefetcher = ctx.prefetch ? new BatchPrefetcher(trainer, dataset) : undefined;
   const nextBatch = async () => {
     if (prefetcher) return (await prefetcher.next()).prepared;
-    const indices = Array.from(
-      { length: train.batch },
-      () => trainer.rng.integer(dataset.shape[0]),
-    );
-    return trainer.prepare(toModelSpace(dataset, indices));
+    return trainer.prepare(drawVideos(dataset, train.batch, trainer.rng).x0);
   };
   try {
     while (trainer.step < train.steps && !interrupted) {

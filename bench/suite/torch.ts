@@ -119,9 +119,7 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
   await initBackend(backend.requested);
   sampler.params.dispose();
   const ourParameters = vanilla.model.params.count();
-  const ours = backend.name === "native" || backend.description.startsWith("native")
-    ? timings.native
-    : timings.wasm;
+  const ours = backend.name === "native" ? timings.native : timings.wasm;
   const result: TorchResult = {
     available: false,
     ourParameters,

@@ -236,11 +236,14 @@ export function generateDataset(params: DatasetParams): Dataset {
 /**
  * Converts pixels 0–255 of some videos to model space [−1, 1].
  *
- * @param dataset the dataset
+ * @param dataset the dataset (its shape and pixels are all that is read)
  * @param indices which videos, in order
  * @returns Float32 values, [indices.length, frames, height, width, 1] row-major
  */
-export function toModelSpace(dataset: Dataset, indices: ArrayLike<number>): Float32Array {
+export function toModelSpace(
+  dataset: Pick<Dataset, "shape" | "pixels">,
+  indices: ArrayLike<number>,
+): Float32Array {
   const [, F, H, W] = dataset.shape;
   const size = F * H * W;
   const out = new Float32Array(indices.length * size);

@@ -15,6 +15,7 @@ import {
   trainingExample,
 } from "../stagewise.ts";
 import { gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
+import { type Dataset, toModelSpace } from "../data/generate.ts";
 import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 
 /**
@@ -135,4 +136,23 @@ export function prepareBatch(
     out.set(example.target.data, b * size);
   }
   return { stage, t, xt, target: out, alignment };
+}
+
+/**
+ * The training data order: `batch` videos drawn uniformly with the trainer's generator, in model
+ * space. The sequential loop and the prefetching worker both draw through it, so that they draw
+ * alike.
+ *
+ * @param dataset the training videos (their shape and pixels)
+ * @param batch videos per batch
+ * @param rng the trainer's generator
+ * @returns the indices drawn and the videos
+ */
+export function drawVideos(
+  dataset: Pick<Dataset, "shape" | "pixels">,
+  batch: number,
+  rng: Rng,
+): { indices: number[]; x0: Float32Array } {
+  const indices = Array.from({ length: batch }, () => rng.integer(dataset.shape[0]));
+  return { indices, x0: toModelSpace(dataset, indices) };
 }

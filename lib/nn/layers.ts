@@ -123,8 +123,16 @@ export function groupNorm(x: tf.Tensor4D, groups: number): tf.Tensor4D {
   );
 }
 
-/** Kernel names of the fused group norm + SiLU (registered by the native backend only). */
-const FUSED_FORWARD = "TpdiffGroupNormSilu", FUSED_BACKWARD = "TpdiffGroupNormSiluGrad";
+/**
+ * Kernel names of the fused group norm + SiLU, forward and backward: registered by the native
+ * backend only, and used by {@link groupNormSilu} wherever the active backend has them.
+ */
+export const FUSED_KERNELS = {
+  groupNormSilu: "TpdiffGroupNormSilu",
+  groupNormSiluGrad: "TpdiffGroupNormSiluGrad",
+} as const;
+
+const FUSED_FORWARD = FUSED_KERNELS.groupNormSilu, FUSED_BACKWARD = FUSED_KERNELS.groupNormSiluGrad;
 
 const fusedByGroups = new Map<number, (x: tf.Tensor4D) => tf.Tensor4D>();
 

@@ -46,7 +46,7 @@ export class BatchPrefetcher {
       config: trainer.config,
       size: { height, width, channels },
       pixels: dataset.pixels,
-      count: dataset.shape[0],
+      shape: dataset.shape,
       batch: trainer.config.batch,
       rng: trainer.rng.state(),
     };

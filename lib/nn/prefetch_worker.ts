@@ -7,9 +7,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { fromPixels } from "../data/generate.ts";
+import type { Dataset } from "../data/generate.ts";
 import { Rng, type RngState } from "../video.ts";
-import { type BatchSpec, planForTraining, prepareBatch, targetFor } from "./batch.ts";
+import { type BatchSpec, drawVideos, planForTraining, prepareBatch, targetFor } from "./batch.ts";
 import type { TrainConfig } from "./trainer.ts";
 
 /** The first message: everything the worker needs, once. */
@@ -20,10 +20,10 @@ export interface PrefetchInit {
   config: TrainConfig;
   /** Frame height, width and channels. */
   size: BatchSpec["size"];
-  /** The videos' pixels, [count, F, H, W] bytes. */
+  /** The videos' pixels, bytes in `shape`. */
   pixels: Uint8Array;
-  /** Videos in `pixels`. */
-  count: number;
+  /** The videos' shape, [count, F, H, W, C]. */
+  shape: Dataset["shape"];
   /** Videos per batch. */
   batch: number;
   /** The trainer's generator state to continue from. */
@@ -61,13 +61,9 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
     target: targetFor(init.config.form),
     size: init.size,
   };
-  const videoSize = init.config.frames * init.size.height * init.size.width * init.size.channels;
+  const dataset = { shape: init.shape, pixels: init.pixels };
   return () => {
-    const indices = Array.from({ length: init.batch }, () => rng.integer(init.count));
-    const x0 = new Float32Array(indices.length * videoSize);
-    indices.forEach((n, b) =>
-      fromPixels(init.pixels.subarray(n * videoSize, (n + 1) * videoSize), x0, b * videoSize)
-    );
+    const { indices, x0 } = drawVideos(dataset, init.batch, rng);
     const p = prepareBatch(x0, spec, { rng });
     return {
       type: "batch",

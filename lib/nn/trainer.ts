@@ -25,6 +25,7 @@ export type DiffusionForm = "fm" | "ddim";
 
 export {
   type BatchSpec,
+  drawVideos,
   planForTraining,
   prepareBatch,
   type PreparedBatch,

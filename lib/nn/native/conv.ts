@@ -12,7 +12,6 @@ import {
   copyDesc,
   dimsOf,
   DNNL,
-  implementation,
   loadDnnl,
   MEMORY_ALLOCATE,
   memoryDesc,
@@ -127,13 +126,21 @@ function chosenWeights(plain: Uint8Array, chosen: Uint8Array, toChosen: boolean)
   return { memory, bridge };
 }
 
+/** Weights into a primitive: through the reorder into its layout, or straight when plain. */
+function feedWeights(w: ReturnType<typeof chosenWeights>, pointer: Deno.PointerValue): void {
+  if (w.bridge) {
+    w.bridge.src.set(pointer);
+    w.bridge.run.execute();
+  } else w.memory.set(pointer);
+}
+
 /** The cached primitives of one convolution geometry. */
 export class ConvPrimitives {
   readonly geometry: ConvGeometry;
   readonly #src: Uint8Array;
   readonly #dst: Uint8Array;
   readonly #plainWeights: Uint8Array;
-  readonly #anyWeights: () => Uint8Array;
+  readonly #anyWeights: Uint8Array;
   readonly #strides: BigInt64Array;
   readonly #padL: BigInt64Array;
   readonly #padR: BigInt64Array;
@@ -143,140 +150,127 @@ export class ConvPrimitives {
   #backwardWeights?: ReturnType<ConvPrimitives["buildBackwardWeights"]>;
 
   constructor(g: ConvGeometry) {
-    const { lib } = loadDnnl();
     this.geometry = g;
     this.#src = memoryDesc([g.batch, g.inChannels, g.inHeight, g.inWidth], DNNL.tagNhwc);
     this.#dst = memoryDesc([g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.tagNhwc);
     const weightDims = [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth];
     this.#plainWeights = memoryDesc(weightDims, DNNL.tagHwio);
-    this.#anyWeights = () => memoryDesc(weightDims, DNNL.tagAny);
+    this.#anyWeights = memoryDesc(weightDims, DNNL.tagAny);
     this.#strides = dimsOf([g.strideHeight, g.strideWidth]);
     this.#padL = dimsOf([g.pad.top, g.pad.left]);
     this.#padR = dimsOf([g.pad.bottom, g.pad.right]);
-    const any = this.#anyWeights();
-    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
-    check(
-      lib.dnnl_convolution_forward_desc_init(
-        desc,
-        DNNL.forwardTraining,
-        DNNL.convolutionDirect,
-        this.#src,
-        any,
-        null,
-        this.#dst,
-        this.#strides,
-        this.#padL,
-        this.#padR,
-      ),
+    const { lib } = loadDnnl();
+    this.#forwardPd = this.describe(
       "convolution_forward_desc_init",
+      (desc) =>
+        lib.dnnl_convolution_forward_desc_init(
+          desc,
+          DNNL.forwardTraining,
+          DNNL.convolutionDirect,
+          this.#src,
+          this.#anyWeights,
+          null,
+          this.#dst,
+          this.#strides,
+          this.#padL,
+          this.#padR,
+        ),
+      null,
     );
-    this.#forwardPd = primitiveDesc(desc);
   }
 
-  /** Which implementations oneDNN chose (forward, backward data, backward weights). */
-  implementations(): string[] {
-    return [
-      implementation(this.forward().conv.pd),
-      implementation(this.backwardData().conv.pd),
-      implementation(this.backwardWeights().conv.pd),
-    ];
+  /** Fills an op descriptor with `init`, then creates its primitive descriptor. */
+  private describe(
+    what: string,
+    init: (desc: Uint8Array) => number,
+    hint: Deno.PointerValue = this.#forwardPd,
+  ): Deno.PointerValue {
+    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
+    check(init(desc), what);
+    return primitiveDesc(desc, hint);
+  }
+
+  /** The weight layout a primitive descriptor chose, copied out of library memory. */
+  private chosen(pd: Deno.PointerValue, query: number): Uint8Array {
+    return copyDesc(loadDnnl().lib.dnnl_primitive_desc_query_md(pd, query, 0));
   }
 
   private buildForward() {
-    const { lib } = loadDnnl();
-    const chosen = copyDesc(
-      lib.dnnl_primitive_desc_query_md(this.#forwardPd, DNNL.queryWeights, 0),
-    );
     const src = new Memory(this.#src), dst = new Memory(this.#dst);
-    const { memory: weights, bridge: toChosen } = chosenWeights(this.#plainWeights, chosen, true);
+    const weights = chosenWeights(
+      this.#plainWeights,
+      this.chosen(this.#forwardPd, DNNL.queryWeights),
+      true,
+    );
     const conv = new Primitive(this.#forwardPd, [
       [DNNL.argSrc, src],
-      [DNNL.argWeights, weights],
+      [DNNL.argWeights, weights.memory],
       [DNNL.argDst, dst],
     ]);
-    return { conv, src, dst, weights, toChosen };
+    return { conv, src, dst, weights };
   }
 
   private buildBackwardData() {
     const { lib } = loadDnnl();
-    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
-    const any = this.#anyWeights();
-    check(
-      lib.dnnl_convolution_backward_data_desc_init(
-        desc,
-        DNNL.convolutionDirect,
-        this.#src,
-        any,
-        this.#dst,
-        this.#strides,
-        this.#padL,
-        this.#padR,
-      ),
+    const pd = this.describe(
       "convolution_backward_data_desc_init",
+      (desc) =>
+        lib.dnnl_convolution_backward_data_desc_init(
+          desc,
+          DNNL.convolutionDirect,
+          this.#src,
+          this.#anyWeights,
+          this.#dst,
+          this.#strides,
+          this.#padL,
+          this.#padR,
+        ),
     );
-    const pd = primitiveDesc(desc, this.#forwardPd);
-    const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryWeights, 0));
     const diffSrc = new Memory(this.#src), diffDst = new Memory(this.#dst);
-    const { memory: weights, bridge: toChosen } = chosenWeights(this.#plainWeights, chosen, true);
+    const weights = chosenWeights(this.#plainWeights, this.chosen(pd, DNNL.queryWeights), true);
     const conv = new Primitive(pd, [
       [DNNL.argDiffDst, diffDst],
-      [DNNL.argWeights, weights],
+      [DNNL.argWeights, weights.memory],
       [DNNL.argDiffSrc, diffSrc],
     ]);
-    return { conv, diffSrc, diffDst, weights, toChosen };
+    return { conv, diffSrc, diffDst, weights };
   }
 
   private buildBackwardWeights() {
     const { lib } = loadDnnl();
-    const desc = new Uint8Array(CONVOLUTION_DESC_BYTES);
-    const any = this.#anyWeights();
-    check(
-      lib.dnnl_convolution_backward_weights_desc_init(
-        desc,
-        DNNL.convolutionDirect,
-        this.#src,
-        any,
-        null,
-        this.#dst,
-        this.#strides,
-        this.#padL,
-        this.#padR,
-      ),
+    const pd = this.describe(
       "convolution_backward_weights_desc_init",
+      (desc) =>
+        lib.dnnl_convolution_backward_weights_desc_init(
+          desc,
+          DNNL.convolutionDirect,
+          this.#src,
+          this.#anyWeights,
+          null,
+          this.#dst,
+          this.#strides,
+          this.#padL,
+          this.#padR,
+        ),
     );
-    const pd = primitiveDesc(desc, this.#forwardPd);
-    const chosen = copyDesc(lib.dnnl_primitive_desc_query_md(pd, DNNL.queryDiffWeights, 0));
     const src = new Memory(this.#src), diffDst = new Memory(this.#dst);
-    const { memory: diffWeights, bridge: fromChosen } = chosenWeights(
+    const diffWeights = chosenWeights(
       this.#plainWeights,
-      chosen,
+      this.chosen(pd, DNNL.queryDiffWeights),
       false,
     );
     const conv = new Primitive(pd, [
       [DNNL.argSrc, src],
       [DNNL.argDiffDst, diffDst],
-      [DNNL.argDiffWeights, diffWeights],
+      [DNNL.argDiffWeights, diffWeights.memory],
     ]);
-    return { conv, src, diffDst, diffWeights, fromChosen };
-  }
-
-  private forward() {
-    return this.#forward ??= this.buildForward();
-  }
-  private backwardData() {
-    return this.#backwardData ??= this.buildBackwardData();
-  }
-  private backwardWeights() {
-    return this.#backwardWeights ??= this.buildBackwardWeights();
+    return { conv, src, diffDst, diffWeights };
   }
 
   /** y = conv(x, w): NHWC x, HWIO w, NHWC y, all raw pointers. */
   runForward(x: Deno.PointerValue, w: Deno.PointerValue, y: Deno.PointerValue): void {
-    const p = this.forward();
-    if (p.toChosen) {
-      p.toChosen.src.set(w);
-      p.toChosen.run.execute();
-    } else p.weights.set(w);
+    const p = this.#forward ??= this.buildForward();
+    feedWeights(p.weights, w);
     p.src.set(x);
     p.dst.set(y);
     p.conv.execute();
@@ -285,29 +279,25 @@ export class ConvPrimitives {
 
   /** dx = conv_backward_data(dy, w). */
   runBackwardData(dy: Deno.PointerValue, w: Deno.PointerValue, dx: Deno.PointerValue): void {
-    const p = this.backwardData();
-    if (p.toChosen) {
-      p.toChosen.src.set(w);
-      p.toChosen.run.execute();
-    } else p.weights.set(w);
+    const p = this.#backwardData ??= this.buildBackwardData();
+    feedWeights(p.weights, w);
     p.diffDst.set(dy);
     p.diffSrc.set(dx);
     p.conv.execute();
     wait();
   }
 
-  /** dw = conv_backward_weights(x, dy), written as plain HWIO. */
+  /** dw = conv_backward_weights(x, dy), written as plain HWIO (through the reorder if needed). */
   runBackwardWeights(x: Deno.PointerValue, dy: Deno.PointerValue, dw: Deno.PointerValue): void {
-    const p = this.backwardWeights();
+    const p = this.#backwardWeights ??= this.buildBackwardWeights();
     p.src.set(x);
     p.diffDst.set(dy);
-    if (p.fromChosen) {
-      p.conv.execute();
-      p.fromChosen.dst.set(dw);
-      p.fromChosen.run.execute();
-    } else {
-      p.diffWeights.set(dw);
-      p.conv.execute();
+    const { memory, bridge } = p.diffWeights;
+    if (!bridge) memory.set(dw);
+    p.conv.execute();
+    if (bridge) {
+      bridge.dst.set(dw);
+      bridge.run.execute();
     }
     wait();
   }

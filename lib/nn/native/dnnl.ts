@@ -22,7 +22,6 @@ export const DNNL = {
   convolutionDirect: 1,
   engineCpu: 1,
   streamDefault: 1,
-  queryImplInfo: 8,
   querySrc: 129,
   queryDiffSrc: 130,
   queryWeights: 131,
@@ -93,10 +92,6 @@ const SYMBOLS = {
   },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  dnnl_primitive_desc_query: {
-    parameters: ["pointer", "i32", "i32", "buffer"],
     result: "i32",
   },
   dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
@@ -288,12 +283,4 @@ export function copyDesc(pointer: Deno.PointerValue): Uint8Array {
   const out = new Uint8Array(MEMORY_DESC_BYTES);
   new Deno.UnsafePointerView(pointer).copyInto(out);
   return out;
-}
-
-/** The implementation a primitive descriptor chose, e.g. `brgconv:avx512_core`. */
-export function implementation(pd: Deno.PointerValue): string {
-  const { lib } = loadDnnl();
-  const out = new BigUint64Array(1);
-  check(lib.dnnl_primitive_desc_query(pd, DNNL.queryImplInfo, 0, out), "query impl_info_str");
-  return cString(outPointer(out));
 }

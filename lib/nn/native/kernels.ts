@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { FUSED_KERNELS } from "../layers.ts";
 import { type ConvGeometry, convPrimitives } from "./conv.ts";
 import { check, loadDnnl } from "./dnnl.ts";
 import {
@@ -213,12 +214,6 @@ function identity(args: KernelArgs): tf.TensorInfo {
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
-
-/** Names of the fused kernels (see `fused.ts`), present on `native` only. */
-export const FUSED_KERNELS = {
-  groupNormSilu: "TpdiffGroupNormSilu",
-  groupNormSiluGrad: "TpdiffGroupNormSiluGrad",
-} as const;
 
 const NATIVE_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
   [FUSED_KERNELS.groupNormSilu]: (args) =>
