@@ -418,15 +418,33 @@ export function sampleStage(
   return plan.stages[index < 0 ? weights.length - 1 : index];
 }
 
+/** How training draws t inside a stage's interval. */
+export type TimeDensity = "uniform" | "logit-normal";
+
+/** The time densities, for checks and flags. */
+export const TIME_DENSITIES: readonly TimeDensity[] = ["uniform", "logit-normal"];
+
 /**
- * Algorithm 2, step 2 (second half): a time uniform in the stage's interval (e_k, s_k].
+ * Algorithm 2, step 2 (second half): a time in the stage's interval (e_k, s_k], uniform (the
+ * paper) or from the logit-normal density of Esser et al. (2024), logit t ~ N(0, 1), restricted to
+ * the interval (drawn by rejection, so its shape inside the stage is exact).
  *
  * @param stage the stage
  * @param rng the generator
+ * @param density `"uniform"` (default) or `"logit-normal"`
  * @returns t
  */
-export function sampleTimeInStage(stage: Stage, rng: Rng): number {
-  return stage.start - rng.uniform() * (stage.start - stage.end);
+export function sampleTimeInStage(
+  stage: Stage,
+  rng: Rng,
+  density: TimeDensity = "uniform",
+): number {
+  if (density === "uniform") return stage.start - rng.uniform() * (stage.start - stage.end);
+  checkOneOf("density", density, TIME_DENSITIES);
+  for (;;) {
+    const t = 1 / (1 + Math.exp(-rng.normal()));
+    if (t > stage.end && t <= stage.start) return t;
+  }
 }
 
 /**

@@ -34,7 +34,7 @@ import {
   type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
-import { costFraction, createRng, formatPlan, speedupBound } from "../lib/mod.ts";
+import { costFraction, createRng, formatPlan, speedupBound, TIME_DENSITIES } from "../lib/mod.ts";
 import type { LossRecord } from "../lib/viz/mod.ts";
 import {
   choiceFlag,
@@ -85,6 +85,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "how often each stage is drawn, coarsest first, e.g. 1,1,2",
     default: "uniform",
   },
+  "time-density": {
+    type: "string",
+    help: `how t is drawn inside a stage: ${TIME_DENSITIES.join(" | ")}`,
+    default: "uniform",
+  },
   "no-align": { type: "boolean", help: "turn data-noise alignment off (on by default)" },
   "no-prefetch": {
     type: "boolean",
@@ -109,6 +114,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "channel widths per level, comma-separated",
     default: "32,48,64",
+  },
+  "temporal-attention": {
+    type: "string",
+    help: "U-Net levels, from the lowest resolution up, with attention across frames",
+    default: "0",
   },
   videos: {
     type: "string",
@@ -144,6 +154,7 @@ const USAGE =
 
 const TRAINING_FLAGS = [
   "stage-weights",
+  "time-density",
   "dataset",
   "frames",
   "size",
@@ -158,6 +169,7 @@ const TRAINING_FLAGS = [
   "ema",
   "arch",
   "widths",
+  "temporal-attention",
   "videos",
   "seed",
 ];
@@ -214,6 +226,9 @@ function settingsFromFlags(
     emaDecay: numberFlag("ema", v.ema, TRAIN_SMALL.emaDecay, 0, 0.999999),
     align: v["no-align"] !== true,
     stageWeights: stageWeightsFlag(v["stage-weights"], mode === "vanilla" ? 1 : stages),
+    ...(v["time-density"] === undefined
+      ? {}
+      : { timeDensity: choiceFlag("time-density", v["time-density"], "uniform", TIME_DENSITIES) }),
   };
   const model = denoiserConfig({
     architecture: arch,
@@ -221,6 +236,9 @@ function settingsFromFlags(
     width: size,
     channels: 1,
     widths: arch === "unet" ? widths : [widths[0]],
+    temporalAttention: arch === "unet"
+      ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
+      : 0,
     patch: 4,
     maxStages: 4,
   });

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { findObjects, motionStats, trackPositions } from "../lib/metrics/tracking.ts";
+import {
+  findObjects,
+  motionStats,
+  permanenceBreaks,
+  trackPositions,
+} from "../lib/metrics/tracking.ts";
+import { datasetParams, generateDataset } from "../lib/data/mod.ts";
 import { assertClose } from "./helpers.ts";
 
 function discFrame(centres: [number, number, number][], size = 32): Uint8Array {
@@ -79,4 +85,70 @@ Deno.test("motionStats() counts turns, and places them at a wall or away from it
   // A jitter below 0.25 px/frame is not a turn.
   const jitter = [0, 0.2, 0, 0.2, 0].map((x) => [{ x: 10 + x, y: 10 }]);
   assert.equal(motionStats([jitter]).turnsPerVideo, 0);
+});
+
+Deno.test("permanenceBreaks() finds a vanishing and an appearing object, and nothing else", () => {
+  // Object a flies through; b vanishes after frame 2; c appears from nothing at frame 3.
+  const video = Array.from({ length: 5 }, (_, f) => [
+    { x: 5 + 2 * f, y: 10 },
+    ...(f <= 2 ? [{ x: 20, y: 5 + f }] : []),
+    ...(f >= 3 ? [{ x: 16, y: 26 }] : []),
+  ]);
+  const { breaks, checked } = permanenceBreaks(video, { size: { width: 32, height: 32 } });
+  assert.deepEqual(breaks, [
+    { kind: "vanish", frame: 2, x: 20, y: 7 },
+    { kind: "appear", frame: 3, x: 16, y: 26 },
+  ]);
+  // Forward: frames 0-3 hold 2, 2, 2, 2 objects; backward: frames 1-4 hold 2, 2, 2, 2.
+  assert.equal(checked, 16);
+  const stats = motionStats([video, video.map((f) => f.slice(0, 1))], {
+    size: { width: 32, height: 32 },
+  });
+  assertClose(stats.permanence, 1 - 2 / (16 + 8), 1e-12);
+  assert.equal(stats.brokenVideos, 0.5);
+});
+
+Deno.test("permanenceBreaks(): two objects merging into one blob and splitting again break nothing", () => {
+  const video = [
+    [{ x: 10, y: 16 }, { x: 20, y: 16 }],
+    [{ x: 15, y: 16 }],
+    [{ x: 11, y: 16 }, { x: 19, y: 16 }],
+  ];
+  assert.deepEqual(permanenceBreaks(video).breaks, []);
+  // A merged blob's centroid 7 px from a part: only its larger area makes it the partner.
+  const merged = [[{ x: 8, y: 16, area: 50 }, { x: 22, y: 16, area: 50 }], [{
+    x: 15,
+    y: 16,
+    area: 160,
+  }]];
+  assert.deepEqual(permanenceBreaks(merged).breaks, []);
+  const withoutArea = merged.map((f) => f.map(({ x, y }) => ({ x, y })));
+  assert.equal(permanenceBreaks(withoutArea).breaks.length, 3);
+  // An object leaving through the edge (centroid within exitMargin) is not a break.
+  const leaving = [[{ x: 3, y: 16 }], [{ x: 1, y: 16 }], []];
+  assert.deepEqual(permanenceBreaks(leaving, { size: { width: 32, height: 32 } }).breaks, []);
+  assert.equal(permanenceBreaks(leaving).breaks.length, 1, "without a size, no edge exception");
+});
+
+Deno.test("motionStats(): the generator's balls keep permanence 1, detected and exact", () => {
+  const dataset = generateDataset(
+    datasetParams({ kind: "balls", count: 64, frames: 16, height: 32, width: 32, seed: 3 }),
+  );
+  const size = { width: 32, height: 32 };
+  const exact = motionStats(
+    trackPositions(dataset.tracks, { count: 64, maxObjects: 3, frames: 16 }),
+    { size },
+  );
+  assert.equal(exact.permanence, 1);
+  assert.equal(exact.brokenVideos, 0);
+  const frames = [];
+  for (let v = 0; v < 64; v++) {
+    frames.push(Array.from({ length: 16 }, (_, f) => {
+      const at = (v * 16 + f) * 1024;
+      return findObjects(dataset.pixels.subarray(at, at + 1024), { height: 32, width: 32 });
+    }));
+  }
+  const detected = motionStats(frames, { size });
+  assert.equal(detected.permanence, 1, JSON.stringify(detected));
+  assert.equal(detected.brokenVideos, 0);
 });

@@ -195,6 +195,63 @@ Deno.test("the denoiser's output depends on t, the stage and the frame positions
   model.params.dispose();
 });
 
+Deno.test("temporal attention lets a frame see every other; without it, frames beyond the temporal convolutions' reach stay exactly unchanged", async () => {
+  await initBackend("wasm");
+  // Widths [8, 16]: four kernel-3 temporal convolutions reach 4 frames; frame 11 is 11 away.
+  const config = (temporalAttention: number) =>
+    denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 2, temporalAttention });
+  const x = tf.randomNormal([1, 12, 16, 16, 1], 0, 1, "float32", 4);
+  const bumped = tf.tidy(() =>
+    tf.concat([tf.add(tf.slice(x, [0, 0], [1, 1]), 1), tf.slice(x, [0, 1])], 1)
+  );
+  const positions = Array.from({ length: 12 }, (_, j) => j);
+  const lastFrameChange = async (temporalAttention: number) => {
+    const model = createDenoiser(config(temporalAttention), createRng(5));
+    for (const v of model.params.variables.values()) {
+      v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", 6), 0.1)));
+    }
+    const run = (input: tf.Tensor) =>
+      values(tf.slice(model.apply(input, { t: [0.5], k: 1, positions }), [0, 11], [1, 1]));
+    const change = maxDiff(await run(x), await run(bumped));
+    model.params.dispose();
+    return change;
+  };
+  assert.equal(await lastFrameChange(0), 0);
+  assert.ok((await lastFrameChange(1)) > 1e-4);
+  assertThrowsWith(
+    () => config(3),
+    /temporalAttention must be an integer from 0 to 2 \(the U-Net's levels\); got 3/,
+  );
+  tf.dispose([x, bumped]);
+});
+
+Deno.test("the U-Net's FLOPs count temporal attention: four c×c projections per pixel, and 2·F·c for scores and mixing", async () => {
+  await initBackend("cpu");
+  const plain = createDenoiser(
+    denoiserConfig({ height: 32, width: 32, widths: [16, 24, 32], patch: 4 }),
+    createRng(1),
+  );
+  const attending = createDenoiser(
+    denoiserConfig({ height: 32, width: 32, widths: [16, 24, 32], patch: 4, temporalAttention: 2 }),
+    createRng(1),
+  );
+  // Levels 1 (4×4 pixels, c = 24: down and up blocks) and 2 (2×2 pixels, c = 32: down and mid).
+  for (const frames of [4, 16]) {
+    const extra = (pixels: number, c: number, blocks: number) =>
+      blocks * pixels * (4 * c * c + 2 * frames * c);
+    assert.equal(
+      attending.flopsPerFrame(frames) - plain.flopsPerFrame(frames),
+      2 * (extra(16, 24, 2) + extra(4, 32, 2)),
+    );
+  }
+  assert.equal(
+    attending.params.count() - plain.params.count(),
+    2 * 4 * (24 * 24 + 24) + 2 * 4 * (32 * 32 + 32),
+  );
+  plain.params.dispose();
+  attending.params.dispose();
+});
+
 const tinyTrain: TrainConfig = {
   mode: "pyramid",
   form: "fm",

@@ -5,6 +5,7 @@ import {
   PREDICTION_KINDS,
   recoverPair,
   sampleStageAndTime,
+  sampleTimeInStage,
   solveStagePair,
   stageEndpoints,
   stageNoise,
@@ -346,4 +347,47 @@ Deno.test("recoverPair() at t = 1 inverts every kind that carries (x̃₀, ε) t
       assertAllClose(back.epsilon.data, pair.epsilon.data, 1e-9, `${schedule.name} ${kind} ε`);
     }
   }
+});
+
+Deno.test("sampleTimeInStage(): logit-normal times follow the logit-normal law restricted to (e_k, s_k]", () => {
+  const plan = stagePlan({ schedule: rectifiedFlow(), frames: 16, stages: 3 });
+  // Φ by the Abramowitz–Stegun 7.1.26 erf (error < 1.5e-7), the exact restricted CDF.
+  const erf = (x: number) => {
+    const s = Math.sign(x), a = Math.abs(x), t = 1 / (1 + 0.3275911 * a);
+    const y = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t +
+      0.254829592) * t;
+    return s * (1 - y * Math.exp(-a * a));
+  };
+  const phi = (t: number) => 0.5 * (1 + erf(Math.log(t / (1 - t)) / Math.SQRT2));
+  const n = 20000;
+  for (const stage of plan.stages) {
+    const rng = createRng(`density:${stage.k}`);
+    const times = Array.from({ length: n }, () => sampleTimeInStage(stage, rng, "logit-normal"))
+      .sort((a, b) => a - b);
+    assert.ok(
+      times[0] > stage.end && times[n - 1] <= stage.start,
+      `k = ${stage.k} inside its interval`,
+    );
+    const lo = phi(stage.end), hi = stage.start >= 1 ? 1 : phi(stage.start);
+    // Kolmogorov–Smirnov distance against the exact CDF; 1.63/√n is the 1 % critical value.
+    let ks = 0;
+    times.forEach((t, i) => {
+      const cdf = (phi(t) - lo) / (hi - lo);
+      ks = Math.max(ks, Math.abs(cdf - i / n), Math.abs(cdf - (i + 1) / n));
+    });
+    assert.ok(ks < 1.63 / Math.sqrt(n), `k = ${stage.k}: KS distance ${ks}`);
+    // Uniform draws would fail the same test in the widest stage.
+  }
+  const stage = plan.stages[1];
+  const rng = createRng("uniform");
+  const uniform = Array.from({ length: n }, () => sampleTimeInStage(stage, rng)).sort((a, b) =>
+    a - b
+  );
+  const lo = phi(stage.end), hi = phi(stage.start);
+  const ks = Math.max(...uniform.map((t, i) => Math.abs((phi(t) - lo) / (hi - lo) - i / n)));
+  assert.ok(ks > 1.63 / Math.sqrt(n), `the test tells the densities apart (${ks})`);
+  assertThrowsWith(
+    () => sampleTimeInStage(stage, rng, "cosine" as "uniform"),
+    /density must be one of "uniform", "logit-normal"; got "cosine"/,
+  );
 });

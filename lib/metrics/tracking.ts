@@ -109,6 +109,78 @@ export interface MotionStats {
    * with its centre farther from the wall than the margin.
    */
   wallTurnFraction: number;
+  /**
+   * Object permanence: the fraction of objects away from the walls that have a partner within
+   * `maxJump` in the next frame (looking forward) and in the previous frame (looking back); see
+   * {@link permanenceBreaks}. 1 for the generator's tracks.
+   */
+  permanence: number;
+  /** Fraction of videos with at least one permanence break (an object vanishing or appearing). */
+  brokenVideos: number;
+}
+
+/** Where an object vanished (no partner in the next frame) or appeared (none in the previous). */
+export interface PermanenceBreak {
+  /** `"vanish"`: present in `frame`, gone in `frame + 1`; `"appear"`: absent before `frame`. */
+  kind: "vanish" | "appear";
+  /** The frame the object is in. */
+  frame: number;
+  /** Its centroid. */
+  x: number;
+  /** Its centroid. */
+  y: number;
+}
+
+/**
+ * Finds the permanence breaks of one video: an object in frame f that no object of frame f + 1
+ * lies near has vanished; an object in frame f + 1 with none of frame f near it has appeared.
+ * Partners are not one-to-one links: two objects that merge into one blob where they cross, or
+ * split again, keep their partners. "Near" is within `maxJump`; when both have an `area` and one
+ * is at least 1.5 times the other (a merge or a split), within `maxJump` plus the larger one's
+ * equivalent radius √(area/π), since a merged blob's centroid lies between its parts (47 % of
+ * real ball videos would break without the widening, none with it).
+ * An object whose centroid lies within
+ * `exitMargin` pixels of an edge may leave or enter the frame and is not counted; the default 2 px
+ * never applies to the bouncing balls (a ball's centre stays at least its radius, 3 px, inside).
+ *
+ * @param video per frame, the objects' (x, y)
+ * @param options `maxJump` (default 6 px), the frame `size` and `exitMargin` (default 2 px)
+ * @returns the breaks and the number of object-frame pairs checked
+ */
+export function permanenceBreaks(
+  video: { x: number; y: number; area?: number }[][],
+  options: { maxJump?: number; size?: { width: number; height: number }; exitMargin?: number } = {},
+): { breaks: PermanenceBreak[]; checked: number } {
+  const maxJump = options.maxJump ?? 6, margin = options.exitMargin ?? 2, size = options.size;
+  const atEdge = (o: { x: number; y: number }) =>
+    size !== undefined &&
+    (o.x < margin || o.y < margin || o.x > size.width - margin || o.y > size.height - margin);
+  const radius = (o: { area?: number }) => Math.sqrt((o.area ?? 0) / Math.PI);
+  const merge = (a: { area?: number }, b: { area?: number }) =>
+    a.area !== undefined && b.area !== undefined &&
+    Math.max(a.area, b.area) >= 1.5 * Math.min(a.area, b.area);
+  const near = (o: { x: number; y: number; area?: number }, others: typeof o[]) =>
+    others.some((p) =>
+      Math.hypot(p.x - o.x, p.y - o.y) <=
+        maxJump + (merge(o, p) ? Math.max(radius(o), radius(p)) : 0)
+    );
+  const breaks: PermanenceBreak[] = [];
+  let checked = 0;
+  for (let f = 0; f + 1 < video.length; f++) {
+    for (
+      const [kind, frame, from, to] of [
+        ["vanish", f, video[f], video[f + 1]],
+        ["appear", f + 1, video[f + 1], video[f]],
+      ] as const
+    ) {
+      for (const o of from) {
+        if (atEdge(o)) continue;
+        checked++;
+        if (!near(o, to)) breaks.push({ kind, frame, x: o.x, y: o.y });
+      }
+    }
+  }
+  return { breaks, checked };
 }
 
 function median(values: number[]): number {
@@ -128,20 +200,27 @@ function median(values: number[]): number {
  * are wall bounces.
  *
  * @param positions per video, per frame, the objects' (x, y)
+ * Object permanence ({@link permanenceBreaks}) uses the same `maxJump` and `size`.
+ *
  * @param options `maxJump` in pixels (default 6); the frame `size` and `wallMargin` (default 6 px)
  * @returns the statistics
  */
 export function motionStats(
-  positions: { x: number; y: number }[][][],
+  positions: { x: number; y: number; area?: number }[][][],
   options: { maxJump?: number; size?: { width: number; height: number }; wallMargin?: number } = {},
 ): MotionStats {
   const maxJump = options.maxJump ?? 6, margin = options.wallMargin ?? 6, size = options.size;
   let turns = 0, wallTurns = 0;
   const turned = (u: number, v: number) => u * v < 0 && Math.abs(u) > 0.25 && Math.abs(v) > 0.25;
   let frames = 0, objects = 0, stable = 0, links = 0, linkable = 0;
+  let checked = 0, broken = 0, brokenVideos = 0;
   const speeds: number[] = [], residuals: number[] = [];
   for (const video of positions) {
     const counts = video.map((f) => f.length);
+    const permanence = permanenceBreaks(video, { maxJump, size });
+    checked += permanence.checked;
+    broken += permanence.breaks.length;
+    if (permanence.breaks.length > 0) brokenVideos++;
     const modal = mode(counts);
     stable += counts.filter((c) => c === modal).length;
     frames += video.length;
@@ -181,6 +260,8 @@ export function motionStats(
     linkedFraction: linkable ? links / linkable : NaN,
     turnsPerVideo: positions.length ? turns / positions.length : NaN,
     wallTurnFraction: size && turns ? wallTurns / turns : NaN,
+    permanence: checked ? 1 - broken / checked : NaN,
+    brokenVideos: positions.length ? brokenVideos / positions.length : NaN,
   };
 }
 

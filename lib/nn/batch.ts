@@ -77,7 +77,7 @@ export interface PreparedBatch {
 /** What {@link prepareBatch} needs besides the videos. */
 export interface BatchSpec {
   /** The training config (frames, alignment, stage weights). */
-  config: Pick<TrainConfig, "frames" | "align" | "stageWeights">;
+  config: Pick<TrainConfig, "frames" | "align" | "stageWeights" | "timeDensity">;
   /** The stage plan. */
   plan: StagePlan;
   /** The prediction kind learned. */
@@ -93,13 +93,13 @@ export interface BatchSpec {
  * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
  * @param spec config, plan, target and frame size
  * @param draws `rng` for noise and times, `stageRng` for the stage (the trainer's generator; both
- *   are the same in training), or a fixed `stage`
+ *   are the same in training), or a fixed `stage` and a fixed time `t` for every video
  * @returns the stage-rate inputs and targets
  */
 export function prepareBatch(
   x0: Float32Array,
   spec: BatchSpec,
-  draws: { rng: Rng; stageRng?: Rng; stage?: Stage },
+  draws: { rng: Rng; stageRng?: Rng; stage?: Stage; t?: number },
 ): PreparedBatch {
   const { config, plan, target } = spec;
   const { height, width, channels } = spec.size;
@@ -124,7 +124,7 @@ export function prepareBatch(
   const xt = new Float32Array(batch * size), out = new Float32Array(batch * size);
   const t: number[] = [];
   for (let b = 0; b < batch; b++) {
-    const tb = sampleTimeInStage(stage, rng);
+    const tb = draws.t ?? sampleTimeInStage(stage, rng, config.timeDensity);
     t.push(tb);
     const example = trainingExample(sampleOf(clean, b), sampleOf(noise, b), {
       plan,

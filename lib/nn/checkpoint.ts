@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { locateDir, writeDirAtomic } from "../data/atomic.ts";
 import { crc32 } from "../data/checksum.ts";
 import { Rng, type RngState } from "../video.ts";
+import { TIME_DENSITIES } from "../stagewise.ts";
 import { type Denoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 import { NonFiniteError, type OptimizerState, type TrainConfig, type Trainer } from "./trainer.ts";
@@ -325,6 +326,11 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
       (Array.isArray(t.stageWeights) && t.stageWeights.length === t.stages &&
         t.stageWeights.every((w) => Number.isFinite(w) && w >= 0)),
     `absent or ${t.stages} non-negative numbers`,
+  );
+  field(
+    "train.timeDensity",
+    t.timeDensity === undefined || TIME_DENSITIES.includes(t.timeDensity),
+    `absent or one of ${TIME_DENSITIES.join(", ")}`,
   );
   field("model", isObject(m.model), "an object");
   try {

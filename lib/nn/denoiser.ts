@@ -57,6 +57,12 @@ export interface DenoiserConfig {
   heads: number;
   /** Size of the conditioning embedding (default 64). */
   embedding: number;
+  /**
+   * U-Net: how many of the lowest-resolution levels add self-attention across frames to every
+   * block (default 0, none); each pixel of those levels then sees every frame of the stage, not
+   * only its neighbours through the kernel-3 temporal convolutions. Unused by the transformer.
+   */
+  temporalAttention: number;
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -114,7 +120,16 @@ export function denoiserConfig(
     depth: init.depth ?? 3,
     heads: init.heads ?? 4,
     embedding: init.embedding ?? 64,
+    temporalAttention: init.temporalAttention ?? 0,
   };
+  if (
+    !Number.isInteger(config.temporalAttention) || config.temporalAttention < 0 ||
+    config.temporalAttention > config.widths.length
+  ) {
+    throw new RangeError(
+      `temporalAttention must be an integer from 0 to ${config.widths.length} (the U-Net's levels); got ${config.temporalAttention}`,
+    );
+  }
   const down = config.patch * (unet ? 2 ** (config.widths.length - 1) : 1);
   for (const [name, size] of [["height", config.height], ["width", config.width]] as const) {
     if (!Number.isInteger(size) || size < down || size % down !== 0) {
@@ -248,26 +263,60 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
   const pc = patch * patch * channels;
   addConditioning(p, config);
   addConv(p, "stem", 3, 3, pc, widths[0]);
-  const addBlock = (name: string, c: number) => {
+  const attends = (level: number) => level >= widths.length - config.temporalAttention;
+  const addBlock = (name: string, c: number, level: number) => {
     addConv(p, `${name}.spatial1`, 3, 3, c, c);
     addDense(p, `${name}.cond`, embedding, c);
     addConv(p, `${name}.spatial2`, 3, 3, c, c, true);
     addConv(p, `${name}.temporal`, 3, 1, c, c, true);
+    if (attends(level)) {
+      for (const part of ["q", "k", "v"]) addDense(p, `${name}.attention.${part}`, c, c);
+      addDense(p, `${name}.attention.proj`, c, c, true);
+    }
   };
   widths.forEach((c, i) => {
-    addBlock(`down${i}`, c);
+    addBlock(`down${i}`, c, i);
     if (i + 1 < widths.length) addDense(p, `down${i}.to`, c, widths[i + 1]);
   });
-  addBlock("mid", widths[widths.length - 1]);
+  addBlock("mid", widths[widths.length - 1], widths.length - 1);
   for (let i = widths.length - 2; i >= 0; i--) {
     addDense(p, `up${i}.from`, widths[i + 1], widths[i]);
-    addBlock(`up${i}`, widths[i]);
+    addBlock(`up${i}`, widths[i], i);
   }
   addConv(p, "out", 3, 3, widths[0], pc, true);
   addDense(p, "skip", embedding, 1, true);
 
+  /** Self-attention across the f frames of every pixel (4 heads), added to x. */
+  const attendAcrossFrames = (name: string, x: tf.Tensor4D, b: number, f: number) => {
+    const [n, h, w, c] = x.shape;
+    const heads = 4, dh = c / heads, pixels = h * w;
+    // [b, f, pixels, c] → [b·pixels, f, c]: one sequence of frames per pixel.
+    const seq = tf.transpose(tf.reshape(layerNorm(x), [b, f, pixels, c]), [0, 2, 1, 3]);
+    // Separate q, k, v projections: slicing one 5-D qkv tensor is slow on wasm.
+    const part = (j: string) =>
+      tf.reshape(
+        tf.transpose(
+          tf.reshape(applyDense(p, `${name}.attention.${j}`, seq), [b * pixels, f, heads, dh]),
+          [0, 2, 1, 3],
+        ),
+        [b * pixels * heads, f, dh],
+      ) as tf.Tensor3D;
+    const weights = tf.softmax(
+      tf.mul(tf.matMul(part("q"), part("k"), false, true), 1 / Math.sqrt(dh)),
+    );
+    // [b·pixels·heads, f, dh] → [b, f, pixels, heads·dh], through 4-D transposes.
+    const mixed = tf.transpose(
+      tf.reshape(tf.matMul(weights, part("v")), [b * pixels, heads, f, dh]),
+      [0, 2, 1, 3],
+    );
+    const frames = tf.transpose(tf.reshape(mixed, [b, pixels, f, c]), [0, 2, 1, 3]);
+    const out = applyDense(p, `${name}.attention.proj`, tf.reshape(frames, [n, h, w, c]));
+    return tf.add(x, out) as tf.Tensor4D;
+  };
+
   const block = (
     name: string,
+    level: number,
     x: tf.Tensor4D,
     e: tf.Tensor2D,
     b: number,
@@ -280,7 +329,8 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     x = tf.add(x, y);
     const time = tf.reshape(groupNormSilu(x, groupsFor(c)), [b, f, h * w, c]) as tf.Tensor4D;
     const dt = tf.reshape(applyConv(p, `${name}.temporal`, time), [n, h, w, c]);
-    return tf.add(x, dt);
+    x = tf.add(x, dt);
+    return attends(level) ? attendAcrossFrames(name, x, b, f) : x;
   };
 
   const apply = (x: tf.Tensor, c: Conditioning): tf.Tensor =>
@@ -291,16 +341,16 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
       let h = applyConv(p, "stem", toPatches(frames, patch));
       const skips: tf.Tensor4D[] = [];
       widths.forEach((_, i) => {
-        h = block(`down${i}`, h, e, b, f);
+        h = block(`down${i}`, i, h, e, b, f);
         if (i + 1 < widths.length) {
           skips.push(h);
           h = applyDense(p, `down${i}.to`, avgPool2(h)) as tf.Tensor4D;
         }
       });
-      h = block("mid", h, e, b, f);
+      h = block("mid", widths.length - 1, h, e, b, f);
       for (let i = widths.length - 2; i >= 0; i--) {
         h = tf.add(applyDense(p, `up${i}.from`, upNearest2(h)), skips[i]) as tf.Tensor4D;
-        h = block(`up${i}`, h, e, b, f);
+        h = block(`up${i}`, i, h, e, b, f);
       }
       h = applyConv(p, "out", groupNormSilu(h, groupsFor(widths[0])));
       // A learned, time-dependent skip c(t)·x_t: the network need not copy the input's noise
@@ -310,13 +360,15 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     });
 
   /** Convolutions and channel projections (norms, activations and conditioning left out). */
-  const flopsPerFrame = (): number => {
+  const flopsPerFrame = (frames: number): number => {
     const pixels = (level: number) => (config.height / patch) * (config.width / patch) / 4 ** level;
-    const block = (c: number) => 2 * 9 * c * c + 3 * c * c;
     const last = widths.length - 1;
+    // Temporal attention: qkv and projection, then scores and mixing over the frames.
+    const block = (c: number, level = last) =>
+      2 * 9 * c * c + 3 * c * c + (attends(level) ? 4 * c * c + 2 * frames * c : 0);
     let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
     widths.forEach((c, i) => {
-      macs += pixels(i) * block(c) * (i < last ? 2 : 1); // down and up blocks
+      macs += pixels(i) * block(c, i) * (i < last ? 2 : 1); // down and up blocks
       if (i < last) macs += pixels(i + 1) * c * widths[i + 1] + pixels(i) * widths[i + 1] * c; // to, from
     });
     macs += pixels(last) * block(widths[last]); // mid

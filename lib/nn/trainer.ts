@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
-import type { PredictionKind } from "../stagewise.ts";
+import type { PredictionKind, TimeDensity } from "../stagewise.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, type Rng } from "../video.ts";
 import { planForTraining, prepareBatch, type PreparedBatch, targetFor } from "./batch.ts";
@@ -59,6 +59,8 @@ export interface TrainConfig {
   align: boolean;
   /** Stage sampling weights in run order (default uniform). */
   stageWeights?: number[];
+  /** How t is drawn inside a stage (default `"uniform"`, the paper's). */
+  timeDensity?: TimeDensity;
 }
 
 /**
@@ -211,7 +213,7 @@ export class Trainer {
    * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
    * @returns the stage-rate inputs and targets
    */
-  prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage } = {}): PreparedBatch {
+  prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage; t?: number } = {}): PreparedBatch {
     const { height, width, channels } = this.model.config;
     return prepareBatch(x0, {
       config: this.config,
@@ -222,6 +224,7 @@ export class Trainer {
       rng: options.rng ?? this.rng,
       stageRng: this.rng,
       stage: options.stage,
+      t: options.t,
     });
   }
 
@@ -242,6 +245,32 @@ export class Trainer {
       loss.dispose();
     }
     return out;
+  }
+
+  /**
+   * The loss of one stage at one time t for every video, with noise from a fixed seed (no gradient,
+   * no change to the trainer's state): the held-out loss per noise level.
+   *
+   * @param x0 clean full-rate videos in model space
+   * @param at the stage, the time t in (e_k, s_k] and the seed of the noise
+   * @returns the mean squared error
+   */
+  async lossAt(
+    x0: Float32Array,
+    at: { stage: Stage; t: number; seed?: number },
+  ): Promise<number> {
+    const { stage, t, seed = 12345 } = at;
+    if (!(t > stage.end && t <= stage.start)) {
+      throw new RangeError(
+        `t must lie in stage k = ${stage.k}'s interval (${stage.end}, ${stage.start}]; got ${t}`,
+      );
+    }
+    const rng = createRng(`loss-at:${seed}:${stage.k}:${t}`);
+    const prepared = this.prepare(x0, { rng, stage, t });
+    const loss = tf.tidy(() => this.loss(prepared));
+    const [value] = await loss.data();
+    loss.dispose();
+    return value;
   }
 
   /** The mean squared error of the model on a prepared batch (call inside a tidy). */
