@@ -42,7 +42,10 @@ import {
   recoverPair,
   renoise,
   sampleStaged,
+  solveStagePair,
+  stageEndpoints,
   stagePlan,
+  trainingExample,
   type Video,
   video,
   videoLike,
@@ -59,6 +62,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "30" },
     vanilla: { type: "boolean", default: false },
     "real-through": { type: "string" },
+    solver: { type: "string" },
     out: { type: "string" },
     strip: { type: "string" },
   },
@@ -137,6 +141,7 @@ const final = await sampleStaged(plan, modelPredict(model, plan), {
   channels: 1,
   seed,
   initial,
+  solver: values.solver as "euler" | "heun" | "ddim" | undefined,
   onStep: ({ stage, step, t, x, prediction: out }) => {
     // The first stage's first x̃₀ is pure noise's estimate: nothing to detect.
     if ((step !== 0 || stage.index === 0) && step !== stage.steps - 1) return;
@@ -247,6 +252,60 @@ for (const stage of trainer.plan.stages) {
   }
 }
 
+// How much the model's estimate of one frame uses the other frames: x̃₀ of the middle frame with
+// the video's own other frames, against the same with the other frames taken from another video
+// at the same noise level (same marginals, no shared content). The gain is 1 − error with context
+// / error without, the error against the exact stage pair's x̃₀,k (0: the frame is estimated alone).
+const contextGain: { k: number; t: number; gain: number }[] = [];
+{
+  const n = 32;
+  const clean = video({ batch: n, frames: F, height: H, width: W, channels: 1 }, x0);
+  const predictFor = modelPredict(model, trainer.plan);
+  for (const stage of trainer.plan.stages) {
+    for (const u of [0.25, 0.75]) {
+      const t = stage.end + u * (stage.start - stage.end);
+      const noise = gaussianVideo(clean, createRng(`context:${stage.k}:${u}`));
+      const ex = trainingExample(clean, noise, {
+        plan: trainer.plan,
+        stage,
+        t,
+        target: prediction,
+      });
+      const truth = solveStagePair(stageEndpoints(clean, ex.noise, { plan: trainer.plan, stage }), {
+        stage,
+        schedule: trainer.plan.schedule,
+      }).x0;
+      const j = stage.frames >> 1, per = H * W, frameSize = stage.frames * per;
+      const shuffled = videoLike(ex.xt, ex.xt.data.slice());
+      for (let b = 0; b < n; b++) {
+        const other = (b + 1) % n;
+        for (let f = 0; f < stage.frames; f++) {
+          if (f === j) continue;
+          shuffled.data.set(
+            ex.xt.data.subarray(other * frameSize + f * per, other * frameSize + (f + 1) * per),
+            b * frameSize + f * per,
+          );
+        }
+      }
+      const errorAt = async (xt: Video) => {
+        const out = await predictFor(xt, t, stage);
+        const est =
+          recoverPair(xt, out, { kind: prediction, stage, t, schedule: trainer.plan.schedule }).x0;
+        let sum = 0;
+        for (let b = 0; b < n; b++) {
+          for (let i = 0; i < per; i++) {
+            const at = b * frameSize + j * per + i;
+            sum += (est.data[at] - truth.data[at]) ** 2;
+          }
+        }
+        return sum / (n * per);
+      };
+      const withContext = await errorAt(ex.xt), without = await errorAt(shuffled);
+      contextGain.push({ k: stage.k, t, gain: 1 - withContext / without });
+    }
+  }
+}
+
 const result = {
   run: values.run,
   step: checkpoint.manifest.step,
@@ -259,6 +318,7 @@ const result = {
   firstWrong,
   broken: broken.map((b) => ({ sample: b.sample, breaks: b.breaks.length, first: b.breaks[0] })),
   lossByLevel,
+  contextGain,
 };
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : "—");
 console.log(`${values.run} (step ${checkpoint.manifest.step}), ${count} samples, seed ${seed}`);
@@ -307,4 +367,8 @@ if (values.strip) {
     `strip of samples ${shown.join(", ")}: rows ${snapshots.map((s) => s.name).join(" | ")}`,
   );
 }
+console.log(
+  "context gain (1 − x̃₀ error with the other frames / without):",
+  contextGain.map((c) => `k${c.k} t=${c.t.toFixed(2)}: ${c.gain.toFixed(3)}`).join(", "),
+);
 if (values.out) await writeFileAtomic(values.out, JSON.stringify(result, null, 1));

@@ -351,6 +351,8 @@ export function motionRows(motion: MotionComparison): (string | number)[][] {
     m.linkedFraction,
     m.turnsPerVideo,
     m.wallTurnFraction,
+    m.permanence,
+    m.brokenVideos,
   ];
   return [
     row("samples (detected)", motion.samples),
@@ -371,6 +373,8 @@ export const MOTION_COLUMNS = [
   "linked fraction",
   "turns / video",
   "turns at a wall",
+  "permanence",
+  "videos with a break",
 ];
 
 /**
@@ -414,7 +418,10 @@ export async function writeReport(path: string, report: {
         "Objects are found in every frame (connected components seeded above half of full intensity and grown " +
         "through pixels above an eighth of it), linked between " +
         "frames by exact assignment, and measured along their tracks. The constant-velocity residual " +
-        "|c(f+1) − 2c(f) + c(f−1)| is 0 for free flight; bounces and jumps raise it. Real videos measured " +
+        "|c(f+1) − 2c(f) + c(f−1)| is 0 for free flight; bounces and jumps raise it. Permanence is the " +
+        "fraction of objects with a partner in the next frame and in the previous one (a merged blob " +
+        "where two balls cross counts as both); a video with a break has an object that vanishes or " +
+        "appears from nothing. Real videos measured " +
         "the same way show the detector's own error against the generator's exact tracks.",
       ],
       table: { columns: MOTION_COLUMNS, rows: motionRows(report.motion) },

@@ -85,6 +85,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "how often each stage is drawn, coarsest first, e.g. 1,1,2",
     default: "uniform",
   },
+  boundaries: {
+    type: "string",
+    help: "the K − 1 interior stage boundaries in t, increasing, e.g. 0.333,0.8",
+    default: "uniform k/K",
+  },
   "time-density": {
     type: "string",
     help: `how t is drawn inside a stage: ${TIME_DENSITIES.join(" | ")}`,
@@ -114,6 +119,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "channel widths per level, comma-separated",
     default: "32,48,64",
+  },
+  "temporal-kernel": {
+    type: "string",
+    help: "U-Net temporal convolution kernel in frames (odd)",
+    default: "3",
   },
   "temporal-attention": {
     type: "string",
@@ -154,6 +164,7 @@ const USAGE =
 
 const TRAINING_FLAGS = [
   "stage-weights",
+  "boundaries",
   "time-density",
   "dataset",
   "frames",
@@ -170,6 +181,7 @@ const TRAINING_FLAGS = [
   "arch",
   "widths",
   "temporal-attention",
+  "temporal-kernel",
   "videos",
   "seed",
 ];
@@ -226,6 +238,9 @@ function settingsFromFlags(
     emaDecay: numberFlag("ema", v.ema, TRAIN_SMALL.emaDecay, 0, 0.999999),
     align: v["no-align"] !== true,
     stageWeights: stageWeightsFlag(v["stage-weights"], mode === "vanilla" ? 1 : stages),
+    ...(v.boundaries === undefined || mode === "vanilla"
+      ? {}
+      : { boundaries: boundariesFlag(v.boundaries, stages) }),
     ...(v["time-density"] === undefined
       ? {}
       : { timeDensity: choiceFlag("time-density", v["time-density"], "uniform", TIME_DENSITIES) }),
@@ -236,6 +251,7 @@ function settingsFromFlags(
     width: size,
     channels: 1,
     widths: arch === "unet" ? widths : [widths[0]],
+    temporalKernel: oddKernelFlag(v["temporal-kernel"]),
     temporalAttention: arch === "unet"
       ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
       : 0,
@@ -267,6 +283,32 @@ function runData(
     );
   }
   return { dataset: dataset as DatasetKind, videos: videos as number, seed: seed as number };
+}
+
+function oddKernelFlag(value: unknown): number {
+  const kernel = intFlag("temporal-kernel", value, 3, 1, 15);
+  if (kernel % 2 === 0) {
+    throw new UsageError(`--temporal-kernel must be odd (1, 3, 5, …, 15); got ${kernel}`);
+  }
+  return kernel;
+}
+
+function boundariesFlag(value: unknown, stages: number): number[] {
+  const text = String(value);
+  const boundaries = text.split(",").map((b) => (/^\s*\d*\.?\d+\s*$/.test(b) ? Number(b) : NaN));
+  if (
+    boundaries.length !== stages - 1 ||
+    boundaries.some((b, i) => !(b > (i === 0 ? 0 : boundaries[i - 1]) && b < 1))
+  ) {
+    throw new UsageError(
+      `--boundaries must be ${
+        stages - 1
+      } increasing numbers in (0, 1), comma-separated, for ${stages} stages; got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return boundaries;
 }
 
 function stageWeightsFlag(value: unknown, stages: number): number[] | undefined {
@@ -672,7 +714,12 @@ async function trainRun(ctx: RunContext): Promise<number> {
         }, ` +
         `real ${motion.real.residualMedian.toFixed(2)}, ground truth ${
           motion.truth.residualMedian.toFixed(2)
-        }`,
+        }; ` +
+        `videos with an object vanishing or appearing: ${
+          Math.round(motion.samples.brokenVideos * motion.samples.videos)
+        } of ${motion.samples.videos} samples, ${
+          Math.round(motion.real.brokenVideos * motion.real.videos)
+        } of ${motion.real.videos} real`,
     );
   }
   console.log(

@@ -225,6 +225,45 @@ Deno.test("temporal attention lets a frame see every other; without it, frames b
   tf.dispose([x, bumped]);
 });
 
+Deno.test("a temporal kernel of 1 keeps every frame to itself exactly; planForTraining follows the config's boundaries", async () => {
+  await initBackend("wasm");
+  const model = createDenoiser(
+    denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 2, temporalKernel: 1 }),
+    createRng(5),
+  );
+  for (const v of model.params.variables.values()) {
+    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", 6), 0.1)));
+  }
+  const x = tf.randomNormal([1, 4, 16, 16, 1], 0, 1, "float32", 4);
+  const bumped = tf.tidy(() =>
+    tf.concat([tf.add(tf.slice(x, [0, 0], [1, 1]), 1), tf.slice(x, [0, 1])], 1)
+  );
+  const c = { t: [0.5], k: 1, positions: [0, 1, 2, 3] };
+  const rest = (input: tf.Tensor) => values(tf.slice(model.apply(input, c), [0, 1], [1, 3]));
+  assert.equal(maxDiff(await rest(x), await rest(bumped)), 0);
+  assert.equal(
+    model.flopsPerFrame(4),
+    createDenoiser(
+      denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 2 }),
+      createRng(5),
+    )
+      .flopsPerFrame(4) - 2 * 2 * ((16 / 2) ** 2 * 2 * 8 * 8 + (16 / 4) ** 2 * 2 * 16 * 16),
+    "two fewer c×c temporal taps per block",
+  );
+  assertThrowsWith(
+    () => denoiserConfig({ height: 16, width: 16, temporalKernel: 4 }),
+    /temporalKernel must be an odd integer from 1 to 15; got 4/,
+  );
+  tf.dispose([x, bumped]);
+  model.params.dispose();
+  const config = { ...tinyTrain, boundaries: [0.25, 0.85] };
+  assert.deepEqual(
+    planForTraining(config).stages.map((s) => [s.nominalStart, s.end]),
+    [[1, 0.85], [0.85, 0.25], [0.25, 0]],
+  );
+  assert.equal(planForTraining({ ...config, mode: "vanilla" }).stageCount, 1);
+});
+
 Deno.test("the U-Net's FLOPs count temporal attention: four c×c projections per pixel, and 2·F·c for scores and mixing", async () => {
   await initBackend("cpu");
   const plain = createDenoiser(

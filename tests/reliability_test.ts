@@ -288,6 +288,14 @@ Deno.test("corrupt checkpoint bytes are refused by group; hand edits give one li
         /tensors\[0\] must be \{ group: one of weights, ema, adam\.m, adam\.v/,
       ],
       [(m) => ({ ...m, extra: { dataset: 7 } }), /extra must record dataset/],
+      [
+        (m) => ({ ...m, train: { ...(m.train as object), boundaries: [1.5] } }),
+        /train\.boundaries must be absent or 1 number in \(0, 1\); got \[1\.5\]/,
+      ],
+      [
+        (m) => ({ ...m, train: { ...(m.train as object), timeDensity: "cosine" } }),
+        /train\.timeDensity must be absent or one of uniform, logit-normal; got "cosine"/,
+      ],
     ];
     for (const [edit, pattern] of edits) {
       const original = editManifest(ck, edit);

@@ -193,6 +193,26 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
         ["--stage-weights=1,2"],
         /--stage-weights must be 3 non-negative numbers, not all zero/,
       ],
+      [
+        "train_small.ts",
+        ["--boundaries=0.8,0.5"],
+        /--boundaries must be 2 increasing numbers in \(0, 1\), comma-separated, for 3 stages; got "0.8,0.5"/,
+      ],
+      [
+        "train_small.ts",
+        ["--time-density=cosine"],
+        /--time-density must be one of uniform, logit-normal; got "cosine"/,
+      ],
+      [
+        "train_small.ts",
+        ["--temporal-kernel=4"],
+        /--temporal-kernel must be odd \(1, 3, 5, …, 15\); got 4/,
+      ],
+      [
+        "train_small.ts",
+        ["--temporal-attention=4"],
+        /--temporal-attention must be an integer in \[0, 3\]; got "4"/,
+      ],
       ["sample.ts", [], /--checkpoint DIR is required/],
       ["sample.ts", ["--checkpoint=nowhere"], /checkpoint nowhere: missing/],
     ];

@@ -20,21 +20,23 @@ import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 
 /**
  * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
- * stages for the pyramid, 1 for vanilla.
+ * stages for the pyramid (at the config's boundaries, uniform by default), 1 for vanilla.
  *
  * @param config the training config
  * @param steps sampling steps in total (default 30)
  * @returns the plan
  */
 export function planForTraining(
-  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames">,
+  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames" | "boundaries">,
   steps: number | number[] = 30,
 ): StagePlan {
+  const vanilla = config.mode === "vanilla";
   return stagePlan({
     schedule: scheduleFor(config.form),
     frames: config.frames,
-    stages: config.mode === "vanilla" ? 1 : config.stages,
+    stages: vanilla ? 1 : config.stages,
     steps,
+    ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
   });
 }
 

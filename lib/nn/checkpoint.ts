@@ -332,6 +332,17 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     t.timeDensity === undefined || TIME_DENSITIES.includes(t.timeDensity),
     `absent or one of ${TIME_DENSITIES.join(", ")}`,
   );
+  field(
+    "train.boundaries",
+    t.boundaries === undefined ||
+      (Array.isArray(t.boundaries) && t.boundaries.length === t.stages - 1 &&
+        t.boundaries.every((b, i) =>
+          Number.isFinite(b) && b > (i === 0 ? 0 : t.boundaries![i - 1]) && b < 1
+        )),
+    t.stages === 2
+      ? "absent or 1 number in (0, 1)"
+      : `absent or ${t.stages - 1} increasing numbers in (0, 1)`,
+  );
   field("model", isObject(m.model), "an object");
   try {
     const rebuilt = denoiserConfig(m.model);

@@ -63,6 +63,8 @@ export interface DenoiserConfig {
    * only its neighbours through the kernel-3 temporal convolutions. Unused by the transformer.
    */
   temporalAttention: number;
+  /** U-Net: the temporal convolutions' kernel size in frames (odd; default 3). */
+  temporalKernel: number;
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -121,7 +123,16 @@ export function denoiserConfig(
     heads: init.heads ?? 4,
     embedding: init.embedding ?? 64,
     temporalAttention: init.temporalAttention ?? 0,
+    temporalKernel: init.temporalKernel ?? 3,
   };
+  if (
+    !Number.isInteger(config.temporalKernel) || config.temporalKernel < 1 ||
+    config.temporalKernel % 2 === 0 || config.temporalKernel > 15
+  ) {
+    throw new RangeError(
+      `temporalKernel must be an odd integer from 1 to 15; got ${config.temporalKernel}`,
+    );
+  }
   if (
     !Number.isInteger(config.temporalAttention) || config.temporalAttention < 0 ||
     config.temporalAttention > config.widths.length
@@ -268,7 +279,7 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     addConv(p, `${name}.spatial1`, 3, 3, c, c);
     addDense(p, `${name}.cond`, embedding, c);
     addConv(p, `${name}.spatial2`, 3, 3, c, c, true);
-    addConv(p, `${name}.temporal`, 3, 1, c, c, true);
+    addConv(p, `${name}.temporal`, config.temporalKernel, 1, c, c, true);
     if (attends(level)) {
       for (const part of ["q", "k", "v"]) addDense(p, `${name}.attention.${part}`, c, c);
       addDense(p, `${name}.attention.proj`, c, c, true);
@@ -365,7 +376,8 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     const last = widths.length - 1;
     // Temporal attention: qkv and projection, then scores and mixing over the frames.
     const block = (c: number, level = last) =>
-      2 * 9 * c * c + 3 * c * c + (attends(level) ? 4 * c * c + 2 * frames * c : 0);
+      2 * 9 * c * c + config.temporalKernel * c * c +
+      (attends(level) ? 4 * c * c + 2 * frames * c : 0);
     let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
     widths.forEach((c, i) => {
       macs += pixels(i) * block(c, i) * (i < last ? 2 : 1); // down and up blocks

@@ -61,6 +61,8 @@ export interface TrainConfig {
   stageWeights?: number[];
   /** How t is drawn inside a stage (default `"uniform"`, the paper's). */
   timeDensity?: TimeDensity;
+  /** The K − 1 interior nominal stage boundaries τ₁ < … < τ_{K−1} (default uniform k/K). */
+  boundaries?: number[];
 }
 
 /**
