@@ -195,3 +195,18 @@ Deno.test("an EMA-only export is a quarter of the size, samples like the full ch
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a checkpoint written before the temporal-kernel and temporal-attention fields loads with their defaults", async () => {
+  await initBackend("wasm");
+  // notebooks/checkpoints/balls-pyramid-fm was exported before those fields existed.
+  const dir = new URL("../notebooks/checkpoints/balls-pyramid-fm", import.meta.url).pathname;
+  const raw = JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`));
+  assert.equal(raw.model.temporalKernel, undefined);
+  const checkpoint = await readCheckpoint(dir);
+  assert.equal(checkpoint.manifest.model.temporalKernel, 3);
+  assert.equal(checkpoint.manifest.model.temporalAttention, 0);
+  const model = createDenoiser(checkpoint.manifest.model, createRng(0));
+  loadWeights(model, checkpoint, "ema");
+  assert.equal(model.params.count(), 362_865);
+  model.params.dispose();
+});

@@ -349,6 +349,8 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     if (JSON.stringify(rebuilt) !== JSON.stringify({ ...rebuilt, ...m.model })) {
       throw new RangeError(`it has fields or types that this build does not know`);
     }
+    // A checkpoint written before a field existed gets that field's default.
+    m.model = rebuilt;
   } catch (error) {
     fail(`model config is invalid: ${(error as Error).message}`);
   }
