@@ -108,10 +108,11 @@ if (values["real-through"] !== undefined) {
     { batch: 64, frames: F, height: H, width: W, channels: 1 },
     toModelSpace(heldOut, Array.from({ length: 64 }, (_, i) => i)),
   );
-  const layout = plan.temporal.layout;
-  const clean = downToStage(x0, m, { layout });
+  const { layout, down } = plan.temporal;
+  const clean = downToStage(x0, m, { layout, down });
   const noise = downToStage(gaussianVideo(x0, createRng(`real-through:${seed}`)), m, {
     layout,
+    down,
     noise: true,
   });
   const g = plan.schedule.gamma(from.end), sg = plan.schedule.sigma(from.end);
@@ -190,9 +191,7 @@ const realRows = plan.stages.map((stage) => {
   const down = downToStage(
     video({ batch: 64, frames: F, height: H, width: W, channels: 1 }, realX0),
     stage.k,
-    {
-      layout: plan.temporal.layout,
-    },
+    plan.temporal,
   );
   const found = detectVideos(toPixels(down.data as Float32Array), {
     videos: 64,

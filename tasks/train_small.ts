@@ -90,6 +90,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "the K − 1 interior stage boundaries in t, increasing, e.g. 0.333,0.8",
     default: "uniform k/K",
   },
+  down: {
+    type: "string",
+    help: "the temporal Down between stages: stride (keep every other frame) | average (of pairs)",
+    default: "stride",
+  },
   "time-density": {
     type: "string",
     help: `how t is drawn inside a stage: ${TIME_DENSITIES.join(" | ")}`,
@@ -164,6 +169,7 @@ const USAGE =
 
 const TRAINING_FLAGS = [
   "stage-weights",
+  "down",
   "boundaries",
   "time-density",
   "dataset",
@@ -241,6 +247,9 @@ function settingsFromFlags(
     ...(v.boundaries === undefined || mode === "vanilla"
       ? {}
       : { boundaries: boundariesFlag(v.boundaries, stages) }),
+    ...(v.down === undefined
+      ? {}
+      : { down: choiceFlag("down", v.down, "stride", ["stride", "average"] as const) }),
     ...(v["time-density"] === undefined
       ? {}
       : { timeDensity: choiceFlag("time-density", v["time-density"], "uniform", TIME_DENSITIES) }),

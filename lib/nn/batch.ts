@@ -20,14 +20,15 @@ import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 
 /**
  * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
- * stages for the pyramid (at the config's boundaries, uniform by default), 1 for vanilla.
+ * stages for the pyramid (at the config's boundaries, uniform by default, and with its temporal
+ * Down), 1 for vanilla.
  *
  * @param config the training config
  * @param steps sampling steps in total (default 30)
  * @returns the plan
  */
 export function planForTraining(
-  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames" | "boundaries">,
+  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames" | "boundaries" | "down">,
   steps: number | number[] = 30,
 ): StagePlan {
   const vanilla = config.mode === "vanilla";
@@ -37,6 +38,7 @@ export function planForTraining(
     stages: vanilla ? 1 : config.stages,
     steps,
     ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
+    ...(config.down === undefined ? {} : { down: config.down }),
   });
 }
 

@@ -343,6 +343,11 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
       ? "absent or 1 number in (0, 1)"
       : `absent or ${t.stages - 1} increasing numbers in (0, 1)`,
   );
+  field(
+    "train.down",
+    t.down === undefined || t.down === "stride" || t.down === "average",
+    `absent, "stride" or "average"`,
+  );
   field("model", isObject(m.model), "an object");
   try {
     const rebuilt = denoiserConfig(m.model);

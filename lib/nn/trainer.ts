@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
 import type { PredictionKind, TimeDensity } from "../stagewise.ts";
+import type { DownMethod } from "../temporal.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, type Rng } from "../video.ts";
 import { planForTraining, prepareBatch, type PreparedBatch, targetFor } from "./batch.ts";
@@ -63,6 +64,8 @@ export interface TrainConfig {
   timeDensity?: TimeDensity;
   /** The K − 1 interior nominal stage boundaries τ₁ < … < τ_{K−1} (default uniform k/K). */
   boundaries?: number[];
+  /** The temporal Down: `"stride"` keeps every other frame (default), `"average"` averages pairs. */
+  down?: DownMethod;
 }
 
 /**
