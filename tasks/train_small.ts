@@ -90,6 +90,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "the K − 1 interior stage boundaries in t, increasing, e.g. 0.333,0.8",
     default: "uniform k/K",
   },
+  shift: {
+    type: "string",
+    help:
+      "SD3 timestep shift of the schedule (> 1 spends more of training and sampling at high noise)",
+    default: "1",
+  },
   down: {
     type: "string",
     help: "the temporal Down between stages: stride (keep every other frame) | average (of pairs)",
@@ -169,6 +175,7 @@ const USAGE =
 
 const TRAINING_FLAGS = [
   "stage-weights",
+  "shift",
   "down",
   "boundaries",
   "time-density",
@@ -247,6 +254,7 @@ function settingsFromFlags(
     ...(v.boundaries === undefined || mode === "vanilla"
       ? {}
       : { boundaries: boundariesFlag(v.boundaries, stages) }),
+    ...(v.shift === undefined ? {} : { shift: numberFlag("shift", v.shift, 1, 0.1, 10) }),
     ...(v.down === undefined
       ? {}
       : { down: choiceFlag("down", v.down, "stride", ["stride", "average"] as const) }),

@@ -262,6 +262,10 @@ Deno.test("a temporal kernel of 1 keeps every frame to itself exactly; planForTr
     [[1, 0.85], [0.85, 0.25], [0.25, 0]],
   );
   assert.equal(planForTraining({ ...config, mode: "vanilla" }).stageCount, 1);
+  // A shift of 3 warps t to 3t/(1 + 2t): σ(1/2) of rectified flow becomes 0.75.
+  const shifted = planForTraining({ ...tinyTrain, shift: 3 });
+  assert.ok(Math.abs(shifted.schedule.sigma(0.5) - 0.75) < 1e-12);
+  assert.equal(planForTraining({ ...tinyTrain, shift: 1 }).schedule.sigma(0.5), 0.5);
 });
 
 Deno.test("the U-Net's FLOPs count temporal attention: four c×c projections per pixel, and 2·F·c for scores and mixing", async () => {

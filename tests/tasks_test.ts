@@ -198,6 +198,7 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
         ["--boundaries=0.8,0.5"],
         /--boundaries must be 2 increasing numbers in \(0, 1\), comma-separated, for 3 stages; got "0.8,0.5"/,
       ],
+      ["train_small.ts", ["--shift=0"], /--shift must be a number in \[0\.1, 10\]; got "0"/],
       ["train_small.ts", ["--down=median"], /--down must be one of stride, average; got "median"/],
       [
         "train_small.ts",

@@ -6,7 +6,7 @@
  * @module
  */
 import { alignNoise } from "../align.ts";
-import { rectifiedFlow, type Schedule, vpSchedule } from "../schedule.ts";
+import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../schedule.ts";
 import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
 import {
   type PredictionKind,
@@ -21,19 +21,24 @@ import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 /**
  * The stage plan a training config implies: rectified flow for `fm`, VP (linear β) for `ddim`; K
  * stages for the pyramid (at the config's boundaries, uniform by default, and with its temporal
- * Down), 1 for vanilla.
+ * Down), 1 for vanilla; the schedule shifted by the config's `shift`, if any.
  *
  * @param config the training config
  * @param steps sampling steps in total (default 30)
  * @returns the plan
  */
 export function planForTraining(
-  config: Pick<TrainConfig, "mode" | "form" | "stages" | "frames" | "boundaries" | "down">,
+  config: Pick<
+    TrainConfig,
+    "mode" | "form" | "stages" | "frames" | "boundaries" | "down" | "shift"
+  >,
   steps: number | number[] = 30,
 ): StagePlan {
   const vanilla = config.mode === "vanilla";
   return stagePlan({
-    schedule: scheduleFor(config.form),
+    schedule: config.shift === undefined || config.shift === 1
+      ? scheduleFor(config.form)
+      : shiftSchedule(scheduleFor(config.form), config.shift),
     frames: config.frames,
     stages: vanilla ? 1 : config.stages,
     steps,

@@ -348,6 +348,11 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     t.down === undefined || t.down === "stride" || t.down === "average",
     `absent, "stride" or "average"`,
   );
+  field(
+    "train.shift",
+    t.shift === undefined || (Number.isFinite(t.shift) && t.shift > 0),
+    "absent or a positive number",
+  );
   field("model", isObject(m.model), "an object");
   try {
     const rebuilt = denoiserConfig(m.model);

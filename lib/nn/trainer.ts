@@ -66,6 +66,8 @@ export interface TrainConfig {
   boundaries?: number[];
   /** The temporal Down: `"stride"` keeps every other frame (default), `"average"` averages pairs. */
   down?: DownMethod;
+  /** SD3's timestep shift s of the schedule (`shiftSchedule`; default 1, none). */
+  shift?: number;
 }
 
 /**
