@@ -312,3 +312,26 @@ Deno.test("display objects yield Jupyter bundles; plot() inlines plotly.js once 
   assert.equal(t["text/markdown"], "| a | b |\n| --- | --- |\n| 1 | 0.33333 |\n| <x> | 2 |");
   assert.match(t["text/html"] as string, /&#60;x&#62;/);
 });
+
+Deno.test("plotHtml() writes the same HTML for the same figure in a fresh session, and unique ids within one", async () => {
+  const url = new URL("../lib/viz/display.ts", import.meta.url).href;
+  const code = `import { plotHtml } from "${url}";
+const f = { data: [{ type: "scatter", x: [1, 2], y: [3, 4] }], layout: { height: 200 } };
+console.log(JSON.stringify([plotHtml(f), plotHtml(f), plotHtml({ ...f, layout: { height: 300 } })]));`;
+  const session = async () => {
+    const out = await new Deno.Command(Deno.execPath(), { args: ["eval", code], stderr: "inherit" })
+      .output();
+    assert.equal(out.code, 0);
+    return JSON.parse(new TextDecoder().decode(out.stdout)) as string[];
+  };
+  const [a, b] = [await session(), await session()];
+  assert.deepEqual(a, b, "a re-executed notebook writes the same plots");
+  const ids = a.map((html) => html.match(/id="(tpdiff-plot-[^"]+)"/)![1]);
+  assert.equal(new Set(ids).size, 3, "the same figure twice still gets two ids");
+  assert.equal(
+    ids[0].split("-")[2],
+    ids[1].split("-")[2],
+    "the id's first part follows the figure",
+  );
+  assert.notEqual(ids[0].split("-")[2], ids[2].split("-")[2]);
+});
