@@ -18,6 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  type DatasetKind,
   datasetParams,
   loadOrCreateDataset,
   toModelSpace,
@@ -33,6 +34,7 @@ import {
   planForTraining,
   readCheckpoint,
   targetFor,
+  Trainer,
 } from "../lib/nn/mod.ts";
 import {
   createRng,
@@ -81,17 +83,31 @@ if (values.vanilla) {
 }
 const F = train.frames, H = modelConfig.height, W = modelConfig.width;
 const size = { width: W, height: H };
-const dataSeed = (checkpoint.manifest.extra as { seed?: number } | undefined)?.seed ?? 0;
+const extra = checkpoint.manifest.extra as { seed?: number; dataset?: DatasetKind } | undefined;
 const { dataset: heldOut } = await loadOrCreateDataset(
   datasetParams({
-    kind: "balls",
+    kind: extra?.dataset ?? "balls",
     count: 64,
-    seed: dataSeed + TRAIN_SMALL_DATA.heldOutSeed,
+    seed: (extra?.seed ?? 0) + TRAIN_SMALL_DATA.heldOutSeed,
     frames: F,
     height: H,
     width: W,
   }),
 );
+/** The 64 held-out videos in model space, read once. */
+const realVideos = video(
+  { batch: 64, frames: F, height: H, width: W, channels: 1 },
+  toModelSpace(heldOut, Array.from({ length: 64 }, (_, i) => i)),
+);
+
+/** The fraction of videos whose object counts agree on all of the given frame positions. */
+function agreeOn(found: { length: number }[][], positions: number[], at: number[]): number {
+  const same = found.filter((v) => {
+    const counts = at.map((p) => v[positions.indexOf(p)].length);
+    return counts.every((c) => c === counts[0]);
+  });
+  return same.length / found.length;
+}
 
 // --real-through m: the stages k ≥ m are replaced by their exact end point on real held-out
 // videos, x̂_e = γ(e)·D_k x₀ + σ(e)·D_k ε, renoised into stage m − 1 as the sampler would; only the
@@ -104,13 +120,9 @@ if (values["real-through"] !== undefined) {
   if (!from || from.k === 1 || count !== 64) {
     throw new Error(`--real-through needs a stage k ≥ 2 of the plan and --count 64; got ${m}`);
   }
-  const x0 = video(
-    { batch: 64, frames: F, height: H, width: W, channels: 1 },
-    toModelSpace(heldOut, Array.from({ length: 64 }, (_, i) => i)),
-  );
   const { layout, down } = plan.temporal;
-  const clean = downToStage(x0, m, { layout, down });
-  const noise = downToStage(gaussianVideo(x0, createRng(`real-through:${seed}`)), m, {
+  const clean = downToStage(realVideos, m, { layout, down });
+  const noise = downToStage(gaussianVideo(realVideos, createRng(`real-through:${seed}`)), m, {
     layout,
     down,
     noise: true,
@@ -173,26 +185,19 @@ const coarse = framePositions(F, plan.stages[0].k, { layout: plan.temporal.layou
 const finalVideos = detected[detected.length - 1];
 const rows = snapshots.map((s, i) => {
   const stats = motionStats(detected[i], { size });
-  // Counts on the coarse stage's frames only, the frames every snapshot holds.
-  const onCoarse = detected[i].map((v) => coarse.map((p) => v[s.positions.indexOf(p)].length));
-  const stable = onCoarse.filter((c) => c.every((n) => n === c[0])).length / count;
   return {
     snapshot: s.name,
     frames: s.positions.length,
     objectsPerFrame: stats.objectsPerFrame,
     countStability: stats.countStability,
-    coarseFramesAgree: stable,
+    // Counts on the coarse stage's frames only, the frames every snapshot holds.
+    coarseFramesAgree: agreeOn(detected[i], s.positions, coarse),
   };
 });
 // The same counts on real videos brought to each stage's frame rate (D_k x₀), for reference.
-const realX0 = toModelSpace(heldOut, Array.from({ length: 64 }, (_, i) => i));
 const realRows = plan.stages.map((stage) => {
   const positions = framePositions(F, stage.k, { layout: plan.temporal.layout });
-  const down = downToStage(
-    video({ batch: 64, frames: F, height: H, width: W, channels: 1 }, realX0),
-    stage.k,
-    plan.temporal,
-  );
+  const down = downToStage(realVideos, stage.k, plan.temporal);
   const found = detectVideos(toPixels(down.data as Float32Array), {
     videos: 64,
     frames: positions.length,
@@ -200,13 +205,12 @@ const realRows = plan.stages.map((stage) => {
     width: W,
   });
   const stats = motionStats(found, { size });
-  const onCoarse = found.map((v) => coarse.map((p) => v[positions.indexOf(p)].length));
   return {
     snapshot: `real videos at k=${stage.k} (D_k x₀)`,
     frames: positions.length,
     objectsPerFrame: stats.objectsPerFrame,
     countStability: stats.countStability,
-    coarseFramesAgree: onCoarse.filter((c) => c.every((n) => n === c[0])).length / 64,
+    coarseFramesAgree: agreeOn(found, positions, coarse),
   };
 });
 rows.push(...realRows);
@@ -239,9 +243,8 @@ finalVideos.forEach((video, n) => {
 });
 
 // Held-out loss per stage at five noise levels inside each stage.
-const { Trainer } = await import("../lib/nn/mod.ts");
 const trainer = new Trainer(train, model, createRng(3));
-const x0 = toModelSpace(heldOut, Array.from({ length: 32 }, (_, i) => i));
+const x0 = realVideos.data.subarray(0, 32 * F * H * W) as Float32Array;
 const lossByLevel: { k: number; t: number; loss: number }[] = [];
 for (const stage of trainer.plan.stages) {
   for (const u of [0.1, 0.3, 0.5, 0.7, 0.9]) {

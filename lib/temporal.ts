@@ -40,7 +40,8 @@ export interface TemporalOptions {
   down?: DownMethod;
 }
 
-const DOWNS = ["stride", "average"] as const;
+/** The Down methods, for checks and flags. */
+export const DOWN_METHODS: readonly DownMethod[] = ["stride", "average"];
 
 /**
  * Number of frames after `levels` halvings: F/2^levels (plain) or 1 + (F − 1)/2^levels
@@ -127,7 +128,7 @@ export function temporalDown<D extends VideoData>(
 ): Video<D> {
   checkVideo("x", x);
   const layout = checkLayout(options.layout);
-  const method = checkOneOf("down", options.down ?? "stride", DOWNS);
+  const method = checkOneOf("down", options.down ?? "stride", DOWN_METHODS);
   framesAtLevel(x.frames, 1, { layout });
   return downOnce(x, layout, method, options.noise ?? false);
 }
@@ -216,7 +217,7 @@ export function downToStage<D extends VideoData>(
   checkVideo("x", x);
   checkInteger("stage k", k, 1, 30);
   const layout = checkLayout(options.layout);
-  const method = checkOneOf("down", options.down ?? "stride", DOWNS);
+  const method = checkOneOf("down", options.down ?? "stride", DOWN_METHODS);
   framesAtLevel(x.frames, k - 1, { layout });
   let y = k === 1 ? { ...x, data: x.data.slice() as D } : x;
   for (let i = 1; i < k; i++) y = downOnce(y, layout, method, options.noise ?? false);

@@ -34,7 +34,14 @@ import {
   type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
-import { costFraction, createRng, formatPlan, speedupBound, TIME_DENSITIES } from "../lib/mod.ts";
+import {
+  costFraction,
+  createRng,
+  DOWN_METHODS,
+  formatPlan,
+  speedupBound,
+  TIME_DENSITIES,
+} from "../lib/mod.ts";
 import type { LossRecord } from "../lib/viz/mod.ts";
 import {
   choiceFlag,
@@ -255,9 +262,7 @@ function settingsFromFlags(
       ? {}
       : { boundaries: boundariesFlag(v.boundaries, stages) }),
     ...(v.shift === undefined ? {} : { shift: numberFlag("shift", v.shift, 1, 0.1, 10) }),
-    ...(v.down === undefined
-      ? {}
-      : { down: choiceFlag("down", v.down, "stride", ["stride", "average"] as const) }),
+    ...(v.down === undefined ? {} : { down: choiceFlag("down", v.down, "stride", DOWN_METHODS) }),
     ...(v["time-density"] === undefined
       ? {}
       : { timeDensity: choiceFlag("time-density", v["time-density"], "uniform", TIME_DENSITIES) }),

@@ -5,6 +5,28 @@
  */
 
 import assert from "node:assert/strict";
+import type { TrainConfig } from "../lib/nn/mod.ts";
+
+/**
+ * A tiny pyramid training config for the model-layer tests: 2 stages over 8 frames, flow matching
+ * with alignment, 6 steps, no warm-up; `changes` override any field.
+ */
+export function tinyTrainConfig(changes: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    mode: "pyramid",
+    form: "fm",
+    stages: 2,
+    frames: 8,
+    batch: 4,
+    steps: 6,
+    learningRate: 2e-3,
+    warmup: 0,
+    clip: 1,
+    emaDecay: 0.9,
+    align: true,
+    ...changes,
+  };
+}
 
 /** Asserts |actual − expected| ≤ tol, with both values in the message. */
 export function assertClose(actual: number, expected: number, tol: number, what = "value"): void {

@@ -11,11 +11,11 @@ import {
   denoiserConfig,
   groupNormSilu,
   initBackend,
-  type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
 import { loadDnnl, NativeUnavailableError } from "../lib/nn/native/mod.ts";
 import { createRng } from "../lib/mod.ts";
+import { tinyTrainConfig } from "./helpers.ts";
 import { task, TINY } from "./task_helpers.ts";
 
 const available = (() => {
@@ -143,19 +143,7 @@ Deno.test({
   },
 });
 
-const config: TrainConfig = {
-  mode: "pyramid",
-  form: "fm",
-  stages: 2,
-  frames: 8,
-  batch: 4,
-  steps: 6,
-  learningRate: 2e-3,
-  warmup: 0,
-  clip: 1,
-  emaDecay: 0.9,
-  align: true,
-};
+const config = tinyTrainConfig();
 
 async function losses(backend: string, steps: number): Promise<number[]> {
   await initBackend(backend as "native");

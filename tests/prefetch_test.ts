@@ -5,30 +5,17 @@ import {
   createDenoiser,
   denoiserConfig,
   initBackend,
-  type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
+import { tinyTrainConfig } from "./helpers.ts";
 
 Deno.test("BatchPrefetcher prepares the sequential loop's batches exactly, and the trainer's generator follows", async () => {
   await initBackend("wasm");
   const data = generateDataset(
     datasetParams({ kind: "balls", count: 12, frames: 8, height: 16, width: 16, seed: 4 }),
   );
-  const config: TrainConfig = {
-    mode: "pyramid",
-    form: "fm",
-    stages: 2,
-    frames: 8,
-    batch: 3,
-    steps: 6,
-    learningRate: 2e-3,
-    warmup: 0,
-    clip: 1,
-    emaDecay: 0.9,
-    align: true,
-    stageWeights: [1, 2],
-  };
+  const config = tinyTrainConfig({ batch: 3, stageWeights: [1, 2] });
   const modelConfig = denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 4 });
   const sequential = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));
   const ahead = new Trainer(config, createDenoiser(modelConfig, createRng(1)), createRng(2));

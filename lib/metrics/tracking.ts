@@ -199,9 +199,9 @@ function median(values: number[]): number {
  * with the frame `size`, those whose middle position lies within `wallMargin` pixels of an edge
  * are wall bounces.
  *
- * @param positions per video, per frame, the objects' (x, y)
  * Object permanence ({@link permanenceBreaks}) uses the same `maxJump` and `size`.
  *
+ * @param positions per video, per frame, the objects' (x, y) (and `area`, for merges)
  * @param options `maxJump` in pixels (default 6); the frame `size` and `wallMargin` (default 6 px)
  * @returns the statistics
  */

@@ -12,6 +12,7 @@ import { locateDir, writeDirAtomic } from "../data/atomic.ts";
 import { crc32 } from "../data/checksum.ts";
 import { Rng, type RngState } from "../video.ts";
 import { TIME_DENSITIES } from "../stagewise.ts";
+import { DOWN_METHODS } from "../temporal.ts";
 import { type Denoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 import { NonFiniteError, type OptimizerState, type TrainConfig, type Trainer } from "./trainer.ts";
@@ -345,7 +346,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
   );
   field(
     "train.down",
-    t.down === undefined || t.down === "stride" || t.down === "average",
+    t.down === undefined || DOWN_METHODS.includes(t.down),
     `absent, "stride" or "average"`,
   );
   field(

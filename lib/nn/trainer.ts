@@ -246,10 +246,9 @@ export class Trainer {
   async evaluate(x0: Float32Array, seed = 12345): Promise<Record<number, number>> {
     const out: Record<number, number> = {};
     for (const stage of this.plan.stages) {
-      const prepared = this.prepare(x0, { rng: createRng(`evaluate:${seed}:${stage.k}`), stage });
-      const loss = tf.tidy(() => this.loss(prepared));
-      out[stage.k] = (await loss.data())[0];
-      loss.dispose();
+      out[stage.k] = await this.lossOf(
+        this.prepare(x0, { rng: createRng(`evaluate:${seed}:${stage.k}`), stage }),
+      );
     }
     return out;
   }
@@ -272,8 +271,13 @@ export class Trainer {
         `t must lie in stage k = ${stage.k}'s interval (${stage.end}, ${stage.start}]; got ${t}`,
       );
     }
-    const rng = createRng(`loss-at:${seed}:${stage.k}:${t}`);
-    const prepared = this.prepare(x0, { rng, stage, t });
+    return await this.lossOf(
+      this.prepare(x0, { rng: createRng(`loss-at:${seed}:${stage.k}:${t}`), stage, t }),
+    );
+  }
+
+  /** The loss of a prepared batch, read back (no gradient, no tensors left behind). */
+  private async lossOf(prepared: PreparedBatch): Promise<number> {
     const loss = tf.tidy(() => this.loss(prepared));
     const [value] = await loss.data();
     loss.dispose();

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { crc32 } from "../data/checksum.ts";
 import type { PlotlyFigure } from "./figures.ts";
 import { dataUri, escapeHtml, loadPlotlySource } from "./report.ts";
 
@@ -28,13 +29,6 @@ export interface Displayable {
 
 let plotlyInlined = false;
 let plotCounter = 0;
-
-/** FNV-1a, 32 bits, over the UTF-16 code units of a string. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
 
 function readEnv(name: string): string | undefined {
   try {
@@ -55,7 +49,7 @@ export function plotHtml(figure: PlotlyFigure): string {
   const json = JSON.stringify(figure).replace(/</g, "\\u003c");
   // The id depends on the figure and its place in the session only, so that re-executing a
   // notebook writes the same HTML (two plots in one session still get different ids).
-  const id = `tpdiff-plot-${fnv1a(json).toString(36)}-${plotCounter++}`;
+  const id = `tpdiff-plot-${crc32(new TextEncoder().encode(json))}-${plotCounter++}`;
   return `<div id="${id}" class="tpdiff-plot" style="height:${height}px"></div>
 <script>(function () {
   var f = ${json};
