@@ -14,11 +14,11 @@ import {
   type DenoiserConfig,
   denoiserConfig,
   initBackend,
+  TRAIN_SMALL,
   type TrainConfig,
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
-import { TRAIN_SMALL } from "../tasks/defaults.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -18,7 +18,7 @@
 import { writeFileAtomic } from "../lib/data/mod.ts";
 import { initBackend } from "../lib/nn/mod.ts";
 import { checkInChromium, loadPlotlySource, renderReport } from "../lib/viz/mod.ts";
-import { type FlagSpec, helpText, intFlag, parseFlags, runTask, UsageError } from "../tasks/cli.ts";
+import { type FlagSpec, helpText, intFlag, parseFlags, runTask, UsageError } from "../lib/cli.ts";
 import { runAlignment } from "./suite/alignment.ts";
 import { runInference } from "./suite/inference.ts";
 import { loadReference } from "./suite/quality.ts";

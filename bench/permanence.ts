@@ -34,6 +34,7 @@ import {
   planForTraining,
   readCheckpoint,
   targetFor,
+  TRAIN_SMALL_DATA,
   Trainer,
 } from "../lib/nn/mod.ts";
 import {
@@ -53,7 +54,6 @@ import {
   videoLike,
 } from "../lib/mod.ts";
 import { encodePng, frameStrip } from "../lib/viz/mod.ts";
-import { TRAIN_SMALL_DATA } from "../tasks/defaults.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

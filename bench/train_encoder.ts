@@ -17,9 +17,14 @@ import {
   writeFileAtomic,
 } from "../lib/data/mod.ts";
 import type { Dataset } from "../lib/data/mod.ts";
-import { createEncoder, encoderToJson, initBackend } from "../lib/nn/mod.ts";
+import {
+  createEncoder,
+  encoderToJson,
+  initBackend,
+  TRAIN_SMALL_DATA,
+  trainSmallData,
+} from "../lib/nn/mod.ts";
 import { createRng, type Rng } from "../lib/mod.ts";
-import { TRAIN_SMALL_DATA, trainSmallData } from "../tasks/defaults.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

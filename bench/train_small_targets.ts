@@ -17,9 +17,11 @@ import {
   initBackend,
   modelPredict,
   planForTraining,
+  TRAIN_SMALL,
   type TrainConfig,
+  trainersByStage,
+  trainSmallModel,
 } from "../lib/nn/mod.ts";
-import { TRAIN_SMALL, trainersByStage, trainSmallModel } from "../tasks/defaults.ts";
 import { costFraction, createRng, sampleStaged, speedupBound } from "../lib/mod.ts";
 
 const { values } = parseArgs({

@@ -17,7 +17,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
-import { type FlagSpec, helpText, parseFlags, runTask, UsageError } from "./cli.ts";
+import { type FlagSpec, helpText, parseFlags, runTask, UsageError } from "../lib/cli.ts";
 import { findRun, inspectOutput, isOutputOf } from "./outputs.ts";
 
 const FLAGS: Record<string, FlagSpec> = {

@@ -13,7 +13,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkInChromium, loadPlotlySource, plotlyScript } from "../lib/viz/mod.ts";
-import { type FlagSpec, helpText, parseFlags, runTask, UsageError } from "./cli.ts";
+import { type FlagSpec, helpText, parseFlags, runTask, UsageError } from "../lib/cli.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   check: { type: "boolean", help: "type-check the code cells instead of running them" },

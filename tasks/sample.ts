@@ -10,6 +10,7 @@ import { removeStaleTemporaries, withLock, writeDirAtomic } from "../lib/data/mo
 import {
   BACKEND_REQUESTS,
   createDenoiser,
+  drawSamples,
   initBackend,
   loadWeights,
   planForTraining,
@@ -25,15 +26,9 @@ import {
   parseFlags,
   runTask,
   UsageError,
-} from "./cli.ts";
-import {
-  drawSamples,
-  encodeSamples,
-  findRun,
-  inspectOutput,
-  isOutputOf,
-  writeSamples,
-} from "./outputs.ts";
+} from "../lib/cli.ts";
+import { encodeSamples } from "../lib/viz/mod.ts";
+import { findRun, inspectOutput, isOutputOf, writeSamples } from "./outputs.ts";
 
 /** The files `deno task sample` writes into its folder. */
 const SAMPLE_FILES = /^(samples\.png|sample-\d+\.gif|stages\.png|trajectory\.json|sampling\.json)$/;

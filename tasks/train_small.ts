@@ -24,6 +24,7 @@ import {
   createDenoiser,
   type DenoiserConfig,
   denoiserConfig,
+  drawSamples,
   drawVideos,
   initBackend,
   NonFiniteError,
@@ -31,8 +32,11 @@ import {
   readCheckpoint,
   restoreTrainer,
   saveCheckpoint,
+  TRAIN_SMALL,
+  TRAIN_SMALL_DATA,
   type TrainConfig,
   Trainer,
+  trainSmallSteps,
 } from "../lib/nn/mod.ts";
 import {
   costFraction,
@@ -52,17 +56,10 @@ import {
   parseFlags,
   runTask,
   UsageError,
-} from "./cli.ts";
-import {
-  compareMotion,
-  drawSamples,
-  encodeSamples,
-  findRun,
-  inspectOutput,
-  writeReport,
-  writeSamples,
-} from "./outputs.ts";
-import { TRAIN_SMALL, TRAIN_SMALL_DATA, trainSmallSteps } from "./defaults.ts";
+} from "../lib/cli.ts";
+import { compareMotion } from "../lib/metrics/mod.ts";
+import { encodeSamples } from "../lib/viz/mod.ts";
+import { findRun, inspectOutput, writeReport, writeSamples } from "./outputs.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   dataset: {

@@ -29,7 +29,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
-import { exitFor, intFlag, numberFlag, parseFlags } from "../tasks/cli.ts";
+import { exitFor, intFlag, numberFlag, parseFlags } from "../lib/cli.ts";
 import { spawnTask, task, TINY } from "./task_helpers.ts";
 import { assertThrowsWith } from "./helpers.ts";
 

@@ -13,7 +13,7 @@ import {
   pairwiseCost,
   video,
 } from "../../lib/mod.ts";
-import { trainSmallData } from "../../tasks/defaults.ts";
+import { trainSmallData } from "../../lib/nn/mod.ts";
 import { median } from "./util.ts";
 
 /** One batch size's timings. */

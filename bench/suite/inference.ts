@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { createDenoiser, modelPredict, scheduleFor } from "../../lib/nn/mod.ts";
+import { createDenoiser, modelPredict, scheduleFor, trainSmallModel } from "../../lib/nn/mod.ts";
 import { createRng, sampleStaged, splitSteps, type StagePlan, stagePlan } from "../../lib/mod.ts";
-import { trainSmallModel } from "../../tasks/defaults.ts";
 import { median, type Progress } from "./util.ts";
 
 /** Settings of the inference part. */

@@ -8,6 +8,7 @@
  */
 import { datasetParams, loadOrCreateDataset } from "../../lib/data/mod.ts";
 import {
+  datasetMotion,
   type FrameDifferenceStats,
   frameDifferenceStats,
   frechetDistance,
@@ -15,17 +16,18 @@ import {
   gaussianFit,
   mmdPolynomial,
   type MotionStats,
+  videoMotion,
   wasserstein1,
 } from "../../lib/metrics/mod.ts";
 import {
   ENCODER_FEATURES,
   encoderFromJson,
   encodeVideos,
+  TRAIN_SMALL,
+  TRAIN_SMALL_DATA,
   type VideoEncoder,
 } from "../../lib/nn/mod.ts";
 import { createRng } from "../../lib/mod.ts";
-import { TRAIN_SMALL, TRAIN_SMALL_DATA } from "../../tasks/defaults.ts";
-import { datasetMotion, videoMotion } from "../../tasks/outputs.ts";
 
 /** Where the committed encoder lives. */
 export const ENCODER_PATH = new URL("../encoder/encoder.json", import.meta.url);

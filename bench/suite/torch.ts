@@ -11,15 +11,13 @@ import {
   initBackend,
   modelPredict,
   planForTraining,
-} from "../../lib/nn/mod.ts";
-import { createRng, sampleStaged } from "../../lib/mod.ts";
-import { toModelSpace } from "../../lib/data/mod.ts";
-import {
   TRAIN_SMALL,
   trainersByStage,
   trainSmallData,
   trainSmallModel,
-} from "../../tasks/defaults.ts";
+} from "../../lib/nn/mod.ts";
+import { createRng, sampleStaged } from "../../lib/mod.ts";
+import { toModelSpace } from "../../lib/data/mod.ts";
 import { median } from "./util.ts";
 
 /** The comparison. */

@@ -9,13 +9,15 @@ import { toModelSpace } from "../../lib/data/mod.ts";
 import {
   createDenoiser,
   type DiffusionForm,
+  drawSamples,
   planForTraining,
+  TRAIN_SMALL,
   type TrainConfig,
   Trainer,
+  trainSmallData,
+  trainSmallModel,
 } from "../../lib/nn/mod.ts";
 import { createRng } from "../../lib/mod.ts";
-import { TRAIN_SMALL, trainSmallData, trainSmallModel } from "../../tasks/defaults.ts";
-import { drawSamples } from "../../tasks/outputs.ts";
 import { measureQuality, type Quality, type Reference } from "./quality.ts";
 import { median, type Progress } from "./util.ts";
 

@@ -6,3 +6,4 @@
  */
 export * from "./tracking.ts";
 export * from "./distribution.ts";
+export * from "./motion.ts";

@@ -15,3 +15,5 @@ export * from "./prefetch.ts";
 export * from "./checkpoint.ts";
 export * from "./predict.ts";
 export * from "./encoder.ts";
+export * from "./sample.ts";
+export * from "./defaults.ts";

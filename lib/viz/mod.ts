@@ -12,3 +12,4 @@ export * from "./gif.ts";
 export * from "./chromium.ts";
 export * from "./display.ts";
 export * from "./svg.ts";
+export * from "./samples.ts";

@@ -1,6 +1,6 @@
 /**
- * Command-line helpers shared by the tasks: strict flag parsing and one clear line with exit code 2
- * for bad input.
+ * Command-line helpers shared by the tasks and the benchmarks: strict flag parsing and one clear
+ * line with exit code 2 for bad input. Programs import this module; the library never does.
  *
  * @module
  */

@@ -1,17 +1,13 @@
 /**
- * The train-small defaults, shared by the task and the benchmarks that measure it.
+ * The train-small defaults (training recipe, data and model), shared by the task, notebook 05 and
+ * the benchmarks that measure it.
  *
  * @module
  */
-import {
-  createDenoiser,
-  type DenoiserConfig,
-  denoiserConfig,
-  type TrainConfig,
-  Trainer,
-} from "../lib/nn/mod.ts";
-import { createRng } from "../lib/mod.ts";
-import { type Dataset, datasetParams, loadOrCreateDataset } from "../lib/data/mod.ts";
+import { createDenoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
+import { type TrainConfig, Trainer } from "./trainer.ts";
+import { createRng } from "../video.ts";
+import { type Dataset, datasetParams, loadOrCreateDataset } from "../data/mod.ts";
 
 /** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
 export const TRAIN_SMALL: Readonly<TrainConfig> = {
