@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  type Dataset,
   DATASET_KINDS,
   type DatasetKind,
   datasetParams,
@@ -18,24 +19,26 @@ import {
 import { resolve } from "node:path";
 import {
   BACKEND_REQUESTS,
-  BatchPrefetcher,
   CheckpointError,
   checkResumable,
   createDenoiser,
+  datasetBatches,
   type DenoiserConfig,
-  denoiserConfig,
   drawSamples,
-  drawVideos,
   initBackend,
   NonFiniteError,
   planForTraining,
   readCheckpoint,
   restoreTrainer,
+  type Samples,
   saveCheckpoint,
+  type StepReport,
+  train,
   TRAIN_SMALL,
   TRAIN_SMALL_DATA,
   type TrainConfig,
   Trainer,
+  trainSmallModel,
   trainSmallSteps,
 } from "../lib/nn/mod.ts";
 import {
@@ -46,6 +49,7 @@ import {
   speedupBound,
   TIME_DENSITIES,
 } from "../lib/mod.ts";
+import { show } from "../lib/checks.ts";
 import type { LossRecord } from "../lib/viz/mod.ts";
 import {
   choiceFlag,
@@ -57,9 +61,11 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli.ts";
-import { compareMotion } from "../lib/metrics/mod.ts";
+import { compareMotion, type MotionComparison, type MotionStats } from "../lib/metrics/mod.ts";
 import { encodeSamples } from "../lib/viz/mod.ts";
 import { findRun, inspectOutput, writeReport, writeSamples } from "./outputs.ts";
+
+const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
 
 const FLAGS: Record<string, FlagSpec> = {
   dataset: {
@@ -133,7 +139,7 @@ const FLAGS: Record<string, FlagSpec> = {
   widths: {
     type: "string",
     help: "channel widths per level, comma-separated",
-    default: "32,48,64",
+    default: DEFAULT_WIDTHS,
   },
   "temporal-kernel": {
     type: "string",
@@ -211,44 +217,32 @@ interface RunSettings {
   seed: number;
 }
 
-function settingsFromFlags(
-  v: Record<string, string | boolean | undefined>,
-  defaultSteps: number,
-): RunSettings {
-  const dataset = choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS);
-  const frames = intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256);
-  const size = intFlag("size", v.size, TRAIN_SMALL_DATA.size, 16, 256);
+type Flags = Record<string, string | boolean | undefined>;
+
+function settingsFromFlags(v: Flags, defaultSteps: number): RunSettings {
+  const train = trainConfigFromFlags(v, defaultSteps);
+  // lib's plan checks that the stages' frame rates divide the frames; its message names the value.
+  usage("--", () => planForTraining(train, train.stages));
+  return {
+    train,
+    model: modelFromFlags(v),
+    dataset: choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS),
+    videos: intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
+    seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
+  };
+}
+
+function trainConfigFromFlags(v: Flags, defaultSteps: number): TrainConfig {
   const stages = intFlag("stages", v.stages, TRAIN_SMALL.stages, 1, 4);
   const form = choiceFlag("form", v.form, "fm", ["fm", "ddim"] as const);
   const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
-  if (mode === "pyramid" && frames % 2 ** (stages - 1) !== 0) {
-    throw new UsageError(
-      `--frames must be divisible by 2^${stages - 1} = ${
-        2 ** (stages - 1)
-      } for ${stages} stages; got ${frames}`,
-    );
-  }
-  if (size % 16 !== 0) throw new UsageError(`--size must be a multiple of 16; got ${size}`);
-  const widths = String(v.widths ?? "32,48,64").split(",").map((w) => Number(w));
-  if (
-    widths.length < 1 || widths.length > 4 ||
-    widths.some((w) => !Number.isInteger(w) || w < 8 || w > 512 || w % 8)
-  ) {
-    throw new UsageError(
-      `--widths must be 1–4 multiples of 8 in [8, 512], comma-separated; got ${
-        JSON.stringify(v.widths)
-      }`,
-    );
-  }
-  const arch = choiceFlag("arch", v.arch, "unet", ["unet", "transformer"] as const);
-  const steps = intFlag("steps", v.steps, defaultSteps, 1, 10_000_000);
-  const train: TrainConfig = {
+  return {
     mode,
     form,
     stages: mode === "vanilla" ? 1 : stages,
-    frames,
+    frames: intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256),
     batch: intFlag("batch", v.batch, TRAIN_SMALL.batch, 1, 256),
-    steps,
+    steps: intFlag("steps", v.steps, defaultSteps, 1, 10_000_000),
     learningRate: numberFlag("lr", v.lr, TRAIN_SMALL.learningRate, 1e-6, 1),
     warmup: intFlag("warmup", v.warmup, TRAIN_SMALL.warmup, 0, 1_000_000),
     clip: numberFlag("clip", v.clip, TRAIN_SMALL.clip, 1e-6, 1e6),
@@ -264,26 +258,50 @@ function settingsFromFlags(
       ? {}
       : { timeDensity: choiceFlag("time-density", v["time-density"], "uniform", TIME_DENSITIES) }),
   };
-  const model = denoiserConfig({
+}
+
+function modelFromFlags(v: Flags): DenoiserConfig {
+  const size = intFlag("size", v.size, TRAIN_SMALL_DATA.size, 16, 256);
+  if (size % 16 !== 0) throw new UsageError(`--size must be a multiple of 16; got ${size}`);
+  const widths = widthsFlag(v.widths);
+  const arch = choiceFlag("arch", v.arch, "unet", ["unet", "transformer"] as const);
+  return trainSmallModel({
     architecture: arch,
     height: size,
     width: size,
-    channels: 1,
     widths: arch === "unet" ? widths : [widths[0]],
     temporalKernel: oddKernelFlag(v["temporal-kernel"]),
     temporalAttention: arch === "unet"
       ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
       : 0,
-    patch: 4,
-    maxStages: 4,
   });
-  return {
-    train,
-    model,
-    dataset,
-    videos: intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
-    seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
-  };
+}
+
+/**
+ * Runs a check from `lib` on flag values, turning its `RangeError` (which names the value and what
+ * is allowed) into a usage error.
+ */
+function usage<T>(prefix: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(prefix + error.message);
+    throw error;
+  }
+}
+
+function widthsFlag(value: unknown): number[] {
+  const text = value === undefined ? DEFAULT_WIDTHS : String(value);
+  const widths = text.split(",").map((w) => Number(w));
+  if (
+    widths.length < 1 || widths.length > 4 ||
+    widths.some((w) => !Number.isInteger(w) || w < 8 || w > 512 || w % 8)
+  ) {
+    throw new UsageError(
+      `--widths must be 1–4 multiples of 8 in [8, 512], comma-separated; got "${text}"`,
+    );
+  }
+  return widths;
 }
 
 /** The dataset settings a checkpoint's `extra` recorded, checked as a hand edit could break them. */
@@ -298,7 +316,7 @@ function runData(
   if (!ok) {
     throw new CheckpointError(
       `checkpoint ${dir}: extra must record dataset (one of ${DATASET_KINDS.join(", ")}), ` +
-        `videos and seed to resume; got ${JSON.stringify({ dataset, videos, seed })}`,
+        `videos and seed to resume; got ${show({ dataset, videos, seed })}`,
     );
   }
   return { dataset: dataset as DatasetKind, videos: videos as number, seed: seed as number };
@@ -322,9 +340,7 @@ function boundariesFlag(value: unknown, stages: number): number[] {
     throw new UsageError(
       `--boundaries must be ${
         stages - 1
-      } increasing numbers in (0, 1), comma-separated, for ${stages} stages; got ${
-        JSON.stringify(text)
-      }`,
+      } increasing numbers in (0, 1), comma-separated, for ${stages} stages; got ${show(text)}`,
     );
   }
   return boundaries;
@@ -339,7 +355,7 @@ function stageWeightsFlag(value: unknown, stages: number): number[] | undefined 
   ) {
     throw new UsageError(
       `--stage-weights must be ${stages} non-negative numbers, not all zero, coarsest stage first; got ${
-        JSON.stringify(value)
+        show(value)
       }`,
     );
   }
@@ -378,6 +394,13 @@ async function trimMetrics(path: string, step: number, from = path): Promise<Los
   }));
 }
 
+/** A run to start or continue: its settings, its folder and the checkpoint it resumes from. */
+interface RunTarget {
+  settings: RunSettings;
+  runDir: string;
+  resumeFrom?: { runDir: string; checkpointDir: string };
+}
+
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, FLAGS);
   if (flags.help) {
@@ -390,44 +413,84 @@ async function main(): Promise<number> {
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
-  let settings: RunSettings;
-  let runDir: string;
-  let resumeFrom: { runDir: string; checkpointDir: string } | undefined;
-  if (flags.resume !== undefined) {
-    const found = findRun(String(flags.resume));
-    if (found === undefined) {
-      throw new UsageError(
-        `--resume ${flags.resume}: no checkpoint there (expected ${flags.resume}/checkpoint/checkpoint.json)`,
-      );
-    }
-    const given = TRAINING_FLAGS.filter((f) => flags[f] !== undefined);
-    if (given.length > 0) {
-      throw new UsageError(
-        `--resume continues with the checkpoint's settings; drop ${
-          given.map((f) => `--${f}`).join(", ")
-        }`,
-      );
-    }
-    const checkpoint = await readCheckpoint(found.checkpointDir);
-    checkResumable(checkpoint);
-    settings = {
-      train: {
-        ...checkpoint.manifest.train,
-        steps: intFlag("steps", flags.steps, checkpoint.manifest.train.steps, 1, 1e7),
-      },
-      model: checkpoint.manifest.model,
-      ...runData(checkpoint.manifest.extra, found.checkpointDir),
-    };
-    runDir = flags.out === undefined ? found.runDir : String(flags.out);
-    resumeFrom = found;
-  } else {
-    settings = settingsFromFlags(flags, trainSmallSteps(backend.name));
-    const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
-    runDir = String(
-      flags.out ??
-        `runs/${stamp}-${settings.dataset}-${settings.train.mode}-${settings.train.form}`,
+  const target = flags.resume === undefined
+    ? newRun(flags, backend.name)
+    : await resumedRun(flags, String(flags.resume));
+  const createdDir = checkOutputFolder(flags, target);
+  const ctx: RunContext = {
+    ...target,
+    backend,
+    started: performance.now(),
+    sampleCount: intFlag("samples", flags.samples, 8, 1, 64),
+    sampleSteps: intFlag(
+      "sample-steps",
+      flags["sample-steps"],
+      30,
+      target.settings.train.stages,
+      1e4,
+    ),
+    checkpointEvery: intFlag("checkpoint-every", flags["checkpoint-every"], 200, 1, 1e9),
+    logEvery: intFlag("log-every", flags["log-every"], 50, 1, 1e9),
+    prefetch: flags["no-prefetch"] !== true,
+  };
+  // The run folder is locked before anything is written, the dataset cache included.
+  await Deno.mkdir(target.runDir, { recursive: true });
+  try {
+    return await withLock(`${target.runDir}/.lock`, "train-small", () => trainRun(ctx));
+  } catch (error) {
+    // A run that failed before its first write, or lost the race for the lock to a process
+    // that made the same folder a moment ago, removes the folder only if it is empty.
+    if (createdDir) await Deno.remove(target.runDir).catch(() => {});
+    throw error;
+  }
+}
+
+function newRun(flags: Flags, backend: string): RunTarget {
+  const settings = settingsFromFlags(flags, trainSmallSteps(backend));
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const { dataset, train } = settings;
+  return {
+    settings,
+    runDir: String(flags.out ?? `runs/${stamp}-${dataset}-${train.mode}-${train.form}`),
+  };
+}
+
+async function resumedRun(flags: Flags, from: string): Promise<RunTarget> {
+  const found = findRun(from);
+  if (found === undefined) {
+    throw new UsageError(
+      `--resume ${from}: no checkpoint there (expected ${from}/checkpoint/checkpoint.json)`,
     );
   }
+  const given = TRAINING_FLAGS.filter((f) => flags[f] !== undefined);
+  if (given.length > 0) {
+    throw new UsageError(
+      `--resume continues with the checkpoint's settings; drop ${
+        given.map((f) => `--${f}`).join(", ")
+      }`,
+    );
+  }
+  const checkpoint = await readCheckpoint(found.checkpointDir);
+  checkResumable(checkpoint);
+  const { train, model, extra } = checkpoint.manifest;
+  return {
+    settings: {
+      train: { ...train, steps: intFlag("steps", flags.steps, train.steps, 1, 1e7) },
+      model,
+      ...runData(extra, found.checkpointDir),
+    },
+    runDir: flags.out === undefined ? found.runDir : String(flags.out),
+    resumeFrom: found,
+  };
+}
+
+/**
+ * Refuses an output folder that holds something other than the run being resumed.
+ *
+ * @returns whether the folder is new (so that a failed start may remove it)
+ */
+function checkOutputFolder(flags: Flags, target: RunTarget): boolean {
+  const { runDir, resumeFrom } = target;
   // The flag's own text is checked as given; a run folder found by --resume may be `.`.
   const output = inspectOutput("out", flags.out === undefined ? resolve(runDir) : runDir);
   const sameRun = resumeFrom !== undefined && resolve(resumeFrom.runDir) === output.path;
@@ -438,48 +501,11 @@ async function main(): Promise<number> {
         : `${runDir} is not empty; choose a new or empty folder for --out`,
     );
   }
-  const sampleCount = intFlag("samples", flags.samples, 8, 1, 64);
-  const sampleSteps = intFlag(
-    "sample-steps",
-    flags["sample-steps"],
-    30,
-    settings.train.stages,
-    10_000,
-  );
-  const checkpointEvery = intFlag("checkpoint-every", flags["checkpoint-every"], 200, 1, 1e9);
-  const logEvery = intFlag("log-every", flags["log-every"], 50, 1, 1e9);
-  const started = performance.now();
-
-  // The run folder is locked before anything is written, the dataset cache included.
-  const createdDir = output.state === "absent";
-  await Deno.mkdir(runDir, { recursive: true });
-  try {
-    return await withLock(`${runDir}/.lock`, "train-small", () =>
-      trainRun({
-        settings,
-        runDir,
-        resumeFrom,
-        backend,
-        started,
-        sampleCount,
-        sampleSteps,
-        checkpointEvery,
-        logEvery,
-        prefetch: flags["no-prefetch"] !== true,
-      }));
-  } catch (error) {
-    // A run that failed before its first write, or lost the race for the lock to a process
-    // that made the same folder a moment ago, removes the folder only if it is empty.
-    if (createdDir) await Deno.remove(runDir).catch(() => {});
-    throw error;
-  }
+  return output.state === "absent";
 }
 
 /** What {@link trainRun} needs from the command line. */
-interface RunContext {
-  settings: RunSettings;
-  runDir: string;
-  resumeFrom?: { runDir: string; checkpointDir: string };
+interface RunContext extends RunTarget {
   backend: { description: string };
   started: number;
   sampleCount: number;
@@ -489,212 +515,280 @@ interface RunContext {
   prefetch: boolean;
 }
 
-/** Trains, checkpoints, samples and reports into a locked run folder. */
-async function trainRun(ctx: RunContext): Promise<number> {
-  const { settings, runDir, resumeFrom, backend, started, sampleCount, sampleSteps } = ctx;
-  const { checkpointEvery, logEvery } = ctx;
-  const { train, model: modelConfig } = settings;
+/** The training and held-out data of a run, and where the training set is cached. */
+interface RunData {
+  dataset: Dataset;
+  heldOut: Dataset;
+  path: string;
+  created: boolean;
+  ms: number;
+}
 
-  // Data: generated once, cached under data/generated/ (train and held-out sets).
-  const common = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
-  const { dataset, path: dataPath, created } = await loadOrCreateDataset(
+/** The data: generated once, cached under data/generated/ (train and held-out sets). */
+async function loadRunData(ctx: RunContext): Promise<RunData> {
+  const { settings } = ctx;
+  const { height, width } = settings.model;
+  const params = (count: number, seed: number) =>
     datasetParams({
       kind: settings.dataset,
-      count: settings.videos,
-      seed: settings.seed,
-      ...common,
-    }),
+      count,
+      seed,
+      frames: settings.train.frames,
+      height,
+      width,
+    });
+  const train = await loadOrCreateDataset(params(settings.videos, settings.seed));
+  const heldOut = await loadOrCreateDataset(
+    params(64, settings.seed + TRAIN_SMALL_DATA.heldOutSeed),
   );
-  const { dataset: heldOut } = await loadOrCreateDataset(
-    datasetParams({
-      kind: settings.dataset,
-      count: 64,
-      seed: settings.seed + TRAIN_SMALL_DATA.heldOutSeed,
-      ...common,
-    }),
-  );
-  const dataMs = performance.now() - started;
-
-  const rng = createRng(`train:${settings.seed}`);
-  const model = createDenoiser(modelConfig, rng.split());
-  const trainer = new Trainer(train, model, rng);
-  // Under the lock, what a killed process left in this run is ours to restore or remove.
-  await removeStaleTemporaries(`${runDir}/checkpoint`, { locked: true });
-  const metricsPath = `${runDir}/metrics.jsonl`;
-  let losses: LossRecord[] = [];
-  // The last checkpoint known to be good: saved by this process, or the one resumed from.
-  let lastGood: { dir: string; step: number } | undefined;
-  if (resumeFrom) {
-    restoreTrainer(trainer, await readCheckpoint(resumeFrom.checkpointDir));
-    // Resuming into another folder carries the run's log up to the checkpoint along.
-    losses = await trimMetrics(metricsPath, trainer.step, `${resumeFrom.runDir}/metrics.jsonl`);
-    lastGood = { dir: resumeFrom.checkpointDir, step: trainer.step };
-    console.log(`resuming ${runDir} at step ${trainer.step} of ${train.steps}`);
-  } else {
-    await writeFileAtomic(metricsPath, "");
-  }
-  const validation: { step: number; losses: Record<number, number> }[] = [];
-  const heldOutX0 = toModelSpace(heldOut, Array.from({ length: 8 }, (_, i) => i));
-  const extra = {
-    dataset: settings.dataset,
-    videos: settings.videos,
-    seed: settings.seed,
-    datasetFile: dataPath,
+  return {
+    dataset: train.dataset,
+    heldOut: heldOut.dataset,
+    path: train.path,
+    created: train.created,
+    ms: performance.now() - ctx.started,
   };
+}
 
+/** The run's log and checkpoints as training goes. */
+interface RunLog {
+  metricsPath: string;
+  losses: LossRecord[];
+  validation: { step: number; losses: Record<number, number> }[];
+  /** The last checkpoint known to be good: saved by this process, or the one resumed from. */
+  lastGood?: { dir: string; step: number };
+}
+
+/** Restores a resumed trainer and its log, or starts an empty log. */
+async function startLog(ctx: RunContext, trainer: Trainer): Promise<RunLog> {
+  const metricsPath = `${ctx.runDir}/metrics.jsonl`;
+  const log: RunLog = { metricsPath, losses: [], validation: [] };
+  if (ctx.resumeFrom === undefined) {
+    await writeFileAtomic(metricsPath, "");
+    return log;
+  }
+  const { runDir, checkpointDir } = ctx.resumeFrom;
+  restoreTrainer(trainer, await readCheckpoint(checkpointDir));
+  // Resuming into another folder carries the run's log up to the checkpoint along.
+  log.losses = await trimMetrics(metricsPath, trainer.step, `${runDir}/metrics.jsonl`);
+  log.lastGood = { dir: checkpointDir, step: trainer.step };
+  console.log(`resuming ${ctx.runDir} at step ${trainer.step} of ${ctx.settings.train.steps}`);
+  return log;
+}
+
+function printBanner(ctx: RunContext, trainer: Trainer, data: RunData): void {
+  const { settings, backend } = ctx;
+  const { train, model: m } = settings;
+  const model = trainer.model;
   console.log(
-    `train-small: ${settings.dataset} ${train.frames}×${modelConfig.height}×${modelConfig.width}, ${train.mode} ` +
-      `(K = ${train.stages}), ${train.form}, alignment ${
-        train.align ? "on" : "off"
-      }, batch ${train.batch}, ` +
-      `${train.steps} steps, ${modelConfig.architecture} ${
-        model.params.count().toLocaleString("en")
-      } parameters, ` +
-      `${
-        (model.flopsPerFrame(train.frames) / 1e6).toFixed(1)
-      } MFLOP/frame, backend ${backend.description}` +
-      (created ? `; dataset written to ${dataPath}` : `; dataset ${dataPath}`),
+    `train-small: ${settings.dataset} ${train.frames}×${m.height}×${m.width}, ${train.mode} ` +
+      `(K = ${train.stages}), ${train.form}, alignment ${train.align ? "on" : "off"}, ` +
+      `batch ${train.batch}, ${train.steps} steps, ${m.architecture} ` +
+      `${model.params.count().toLocaleString("en")} parameters, ` +
+      `${(model.flopsPerFrame(train.frames) / 1e6).toFixed(1)} MFLOP/frame, ` +
+      `backend ${backend.description}` +
+      (data.created ? `; dataset written to ${data.path}` : `; dataset ${data.path}`),
   );
-  console.log(formatPlan(planForTraining(train, sampleSteps)));
+  console.log(formatPlan(planForTraining(train, ctx.sampleSteps)));
   console.log(
     `cost model: pyramid training step ≈ ${costFraction(trainer.plan).toFixed(3)} of vanilla; ` +
       `sampling speed-up bound ${speedupBound(trainer.plan).toFixed(3)}×`,
   );
+}
 
-  let interrupted = false;
-  const onSignal = () => (interrupted = true);
+/**
+ * Ctrl-C: the first stops training after the step in flight (a checkpoint is then saved), the
+ * second exits at once without one (the last checkpoint on disk stays loadable).
+ */
+function interruptOnCtrlC(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) {
+      console.log("\ninterrupted again: exiting without a checkpoint");
+      Deno.exit(130);
+    }
+    console.log("\nstopping after this step to save a checkpoint (Ctrl-C again to exit now)");
+    controller.abort();
+  };
   try {
     Deno.addSignalListener("SIGINT", onSignal);
   } catch { /* signals unsupported here */ }
-  const terminal = Deno.stdout.isTerminal();
-  const loopStart = performance.now(), firstStep = trainer.step;
-  const log: string[] = [];
-  const flushLog = async () => {
-    if (log.length === 0) return;
-    await Deno.writeTextFile(metricsPath, log.join(""), { append: true });
-    log.length = 0;
-  };
-  const checkpoint = async () => {
-    await flushLog();
-    await saveCheckpoint(`${runDir}/checkpoint`, trainer, extra);
-    lastGood = { dir: `${runDir}/checkpoint`, step: trainer.step };
-  };
-  // Batch k + 1 is prepared in a worker while batch k trains; the results are those of the
-  // sequential loop (--no-prefetch), bit for bit.
-  const prefetcher = ctx.prefetch ? new BatchPrefetcher(trainer, dataset) : undefined;
-  const nextBatch = async () => {
-    if (prefetcher) return (await prefetcher.next()).prepared;
-    return trainer.prepare(drawVideos(dataset, train.batch, trainer.rng).x0);
-  };
-  try {
-    while (trainer.step < train.steps && !interrupted) {
-      const report = await trainer.trainOnBatch(await nextBatch());
-      losses.push({ step: report.step, loss: report.loss, k: report.k });
-      log.push(
-        JSON.stringify({
-          type: "train",
-          step: report.step,
-          loss: report.loss,
-          k: report.k,
-          frames: report.frames,
-          gradNorm: report.gradNorm,
-          lr: report.learningRate,
-          ms: performance.now() - loopStart,
-          ...(report.alignment
-            ? { alignIdentity: report.alignment.identity, alignCost: report.alignment.aligned }
-            : {}),
-        }) + "\n",
-      );
-      if (report.step % checkpointEvery === 0 || report.step === train.steps) {
-        const val = await trainer.evaluate(heldOutX0);
-        validation.push({ step: report.step, losses: val });
-        log.push(JSON.stringify({ type: "validation", step: report.step, losses: val }) + "\n");
-        await checkpoint();
-      }
-      const done = report.step - firstStep, elapsed = (performance.now() - loopStart) / 1000;
-      const rate = done / elapsed, eta = (train.steps - report.step) / rate;
-      const recent = losses.slice(-50),
-        mean = recent.reduce((a, r) => a + r.loss, 0) / recent.length;
-      if (terminal) {
-        const width = 28, filled = Math.round((width * report.step) / train.steps);
-        const bar = "█".repeat(filled) + "░".repeat(width - filled);
-        Deno.stdout.writeSync(new TextEncoder().encode(
-          `\r${bar} ${report.step}/${train.steps} loss ${mean.toFixed(4)} ${
-            rate.toFixed(2)
-          } steps/s ETA ${formatDuration(eta)} `,
-        ));
-      } else if (report.step % logEvery === 0 || report.step === train.steps) {
-        console.log(
-          `step ${report.step}/${train.steps} loss ${mean.toFixed(4)} ${
-            rate.toFixed(2)
-          } steps/s ETA ${formatDuration(eta)}`,
-        );
-      }
-    }
-    await checkpoint();
-  } catch (error) {
-    if (error instanceof NonFiniteError) {
-      if (terminal) console.log();
-      console.error(
-        `error: ${error.message}; training stopped. ` +
-          (lastGood
-            ? `The last good checkpoint is ${lastGood.dir} (step ${lastGood.step}).`
-            : "No checkpoint was saved before it; try a lower --lr."),
-      );
-      await flushLog();
-      return 1;
-    }
-    throw error;
-  } finally {
-    prefetcher?.close();
+  const dispose = () => {
     try {
       Deno.removeSignalListener("SIGINT", onSignal);
     } catch { /* as above */ }
+  };
+  return { signal: controller.signal, dispose };
+}
+
+/** Prints progress: a bar on a terminal, a line every `logEvery` steps otherwise. */
+function progressPrinter(ctx: RunContext, firstStep: number): (step: number, loss: number) => void {
+  const total = ctx.settings.train.steps;
+  const terminal = Deno.stdout.isTerminal();
+  const start = performance.now();
+  return (step, loss) => {
+    const rate = (step - firstStep) / ((performance.now() - start) / 1000);
+    const text = `${step}/${total} loss ${loss.toFixed(4)} ${rate.toFixed(2)} steps/s ETA ${
+      formatDuration((total - step) / rate)
+    }`;
+    if (terminal) {
+      const width = 28, filled = Math.round((width * step) / total);
+      const bar = "█".repeat(filled) + "░".repeat(width - filled);
+      Deno.stdout.writeSync(new TextEncoder().encode(`\r${bar} ${text} `));
+    } else if (step % ctx.logEvery === 0 || step === total) {
+      console.log(`step ${text}`);
+    }
+  };
+}
+
+/** One line of metrics.jsonl for a training step. */
+function stepRecord(report: StepReport, ms: number): string {
+  return JSON.stringify({
+    type: "train",
+    step: report.step,
+    loss: report.loss,
+    k: report.k,
+    frames: report.frames,
+    gradNorm: report.gradNorm,
+    lr: report.learningRate,
+    ms,
+    ...(report.alignment
+      ? { alignIdentity: report.alignment.identity, alignCost: report.alignment.aligned }
+      : {}),
+  }) + "\n";
+}
+
+/** Trains with `lib`'s loop, logging, evaluating and checkpointing; stops on Ctrl-C. */
+async function trainLoop(
+  ctx: RunContext,
+  trainer: Trainer,
+  data: RunData,
+  log: RunLog,
+): Promise<{ interrupted: boolean; ms: number }> {
+  const lines: string[] = [];
+  const checkpoint = async () => {
+    await Deno.writeTextFile(log.metricsPath, lines.splice(0).join(""), { append: true });
+    await saveCheckpoint(`${ctx.runDir}/checkpoint`, trainer, runExtra(ctx.settings, data));
+    log.lastGood = { dir: `${ctx.runDir}/checkpoint`, step: trainer.step };
+  };
+  const progress = progressPrinter(ctx, trainer.step);
+  const ctrlC = interruptOnCtrlC();
+  const batches = datasetBatches(trainer, data.dataset, { prefetch: ctx.prefetch });
+  const loopStart = performance.now();
+  try {
+    const result = await train(trainer, {
+      batches,
+      signal: ctrlC.signal,
+      heldOut: toModelSpace(data.heldOut, Array.from({ length: 8 }, (_, i) => i)),
+      evaluateEvery: ctx.checkpointEvery,
+      checkpointEvery: ctx.checkpointEvery,
+      onStep: (report) => {
+        log.losses.push({ step: report.step, loss: report.loss, k: report.k });
+        lines.push(stepRecord(report, performance.now() - loopStart));
+        const recent = log.losses.slice(-50);
+        progress(report.step, recent.reduce((a, r) => a + r.loss, 0) / recent.length);
+      },
+      onEvaluate: (step, losses) => {
+        log.validation.push({ step, losses });
+        lines.push(JSON.stringify({ type: "validation", step, losses }) + "\n");
+      },
+      onCheckpoint: checkpoint,
+    });
+    await checkpoint();
+    if (Deno.stdout.isTerminal()) console.log();
+    return { interrupted: result.stopped === "aborted", ms: performance.now() - loopStart };
+  } catch (error) {
+    if (error instanceof NonFiniteError) {
+      await Deno.writeTextFile(log.metricsPath, lines.join(""), { append: true });
+    }
+    throw error;
+  } finally {
+    batches.close?.();
+    ctrlC.dispose();
   }
-  if (terminal) console.log();
-  const trainMs = performance.now() - loopStart;
-  if (interrupted) {
+}
+
+/** What a checkpoint records about the run's data, so that it resumes on the same videos. */
+function runExtra(settings: RunSettings, data: RunData): Record<string, unknown> {
+  const { dataset, videos, seed } = settings;
+  return { dataset, videos, seed, datasetFile: data.path };
+}
+
+/** Trains, checkpoints, samples and reports into a locked run folder. */
+async function trainRun(ctx: RunContext): Promise<number> {
+  const data = await loadRunData(ctx);
+  const rng = createRng(`train:${ctx.settings.seed}`);
+  const model = createDenoiser(ctx.settings.model, rng.split());
+  const trainer = new Trainer(ctx.settings.train, model, rng);
+  // Under the lock, what a killed process left in this run is ours to restore or remove.
+  await removeStaleTemporaries(`${ctx.runDir}/checkpoint`, { locked: true });
+  const log = await startLog(ctx, trainer);
+  printBanner(ctx, trainer, data);
+  const firstStep = trainer.step;
+  let trained: { interrupted: boolean; ms: number };
+  try {
+    trained = await trainLoop(ctx, trainer, data, log);
+  } catch (error) {
+    if (!(error instanceof NonFiniteError)) throw error;
+    if (Deno.stdout.isTerminal()) console.log();
+    console.error(
+      `error: ${error.message}; training stopped. ` +
+        (log.lastGood
+          ? `The last good checkpoint is ${log.lastGood.dir} (step ${log.lastGood.step}).`
+          : "No checkpoint was saved before it; try a lower --lr."),
+    );
+    return 1;
+  }
+  if (trained.interrupted) {
     console.log(
-      `interrupted at step ${trainer.step}; checkpoint saved. Continue with --resume ${runDir}`,
+      `interrupted at step ${trainer.step}; checkpoint saved. Continue with --resume ${ctx.runDir}`,
     );
     return 130;
   }
+  const timing = {
+    trainMs: trained.ms,
+    msPerStep: trained.ms / Math.max(1, trainer.step - firstStep),
+  };
+  await writeOutputs(ctx, trainer, data, log, timing);
+  return 0;
+}
 
-  // Samples with the EMA weights and the staged sampler.
-  const plan = planForTraining(train, sampleSteps);
+/** Samples with the EMA weights and the staged sampler, then writes the files and the summary. */
+async function writeOutputs(
+  ctx: RunContext,
+  trainer: Trainer,
+  data: RunData,
+  log: RunLog,
+  timing: { trainMs: number; msPerStep: number },
+): Promise<void> {
+  const { settings, runDir } = ctx;
+  const { train, model: modelConfig } = settings;
   const ema = trainer.emaModel(createRng(1));
   const samples = await drawSamples(ema, {
-    plan,
+    plan: planForTraining(train, ctx.sampleSteps),
     prediction: trainer.target,
-    count: sampleCount,
+    count: ctx.sampleCount,
     seed: settings.seed + 7,
   });
-  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
-  const media = encodeSamples(samples, shape);
+  ema.params.dispose();
+  const media = encodeSamples(samples, {
+    frames: train.frames,
+    height: modelConfig.height,
+    width: modelConfig.width,
+  });
   await writeSamples(runDir, samples, media);
-  const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, heldOut);
-  const totalMs = performance.now() - started;
-  const summary = {
-    run: runDir,
-    steps: trainer.step,
-    backend: backend.description,
-    parameters: model.params.count(),
-    mflopsPerFrame: model.flopsPerFrame(train.frames) / 1e6,
-    msPerStep: trainMs / Math.max(1, trainer.step - firstStep),
-    trainSeconds: trainMs / 1000,
-    samplingMs: samples.ms,
-    totalSeconds: totalMs / 1000,
-    finalValidation: validation.at(-1)?.losses,
-    motion,
-  };
+  const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, data.heldOut);
+  const summary = runSummary(ctx, trainer, samples, timing, log, motion);
   await writeFileAtomic(`${runDir}/summary.json`, JSON.stringify(summary, null, 1));
   await writeReport(`${runDir}/report.html`, {
     title: `train-small: ${settings.dataset}, ${train.mode} (K = ${train.stages}), ${train.form}`,
-    subtitle: `${new Date().toISOString()} · ${backend.description} · ${trainer.step} steps in ${
-      (trainMs / 1000).toFixed(0)
+    subtitle: `${
+      new Date().toISOString()
+    } · ${ctx.backend.description} · ${trainer.step} steps in ${
+      (timing.trainMs / 1000).toFixed(0)
     } s`,
-    losses,
-    validation,
+    losses: log.losses,
+    validation: log.validation,
     samples,
     media,
     motion,
@@ -704,47 +798,75 @@ async function trainRun(ctx: RunContext): Promise<number> {
       dataset: settings.dataset,
       videos: settings.videos,
       seed: settings.seed,
-      sampleSteps,
+      sampleSteps: ctx.sampleSteps,
     },
-    timings: {
-      "dataset (ms)": Math.round(dataMs),
-      "training (s)": Number((trainMs / 1000).toFixed(1)),
-      "ms per step": Number(summary.msPerStep.toFixed(1)),
-      "sampling (ms)": Math.round(samples.ms),
-      "total (s)": Number((totalMs / 1000).toFixed(1)),
-      parameters: model.params.count(),
-      "MFLOP per frame": Number(summary.mflopsPerFrame.toFixed(2)),
-    },
+    timings: reportTimings(summary, data),
   });
-  ema.params.dispose();
+  printSummary(ctx, summary);
+}
+
+/** summary.json: the run's size, speed, final validation and motion against real videos. */
+function runSummary(
+  ctx: RunContext,
+  trainer: Trainer,
+  samples: Samples,
+  timing: { trainMs: number; msPerStep: number },
+  log: RunLog,
+  motion: MotionComparison | undefined,
+) {
+  const { model } = trainer;
+  return {
+    run: ctx.runDir,
+    steps: trainer.step,
+    backend: ctx.backend.description,
+    parameters: model.params.count(),
+    mflopsPerFrame: model.flopsPerFrame(ctx.settings.train.frames) / 1e6,
+    msPerStep: timing.msPerStep,
+    trainSeconds: timing.trainMs / 1000,
+    samplingMs: samples.ms,
+    totalSeconds: (performance.now() - ctx.started) / 1000,
+    finalValidation: log.validation.at(-1)?.losses,
+    motion,
+  };
+}
+
+type RunSummary = ReturnType<typeof runSummary>;
+
+function reportTimings(summary: RunSummary, data: RunData): Record<string, number> {
+  return {
+    "dataset (ms)": Math.round(data.ms),
+    "training (s)": Number(summary.trainSeconds.toFixed(1)),
+    "ms per step": Number(summary.msPerStep.toFixed(1)),
+    "sampling (ms)": Math.round(summary.samplingMs),
+    "total (s)": Number(summary.totalSeconds.toFixed(1)),
+    parameters: summary.parameters,
+    "MFLOP per frame": Number(summary.mflopsPerFrame.toFixed(2)),
+  };
+}
+
+function printSummary(ctx: RunContext, summary: RunSummary): void {
+  const n = ctx.sampleCount;
   console.log(
-    `done in ${formatDuration(totalMs / 1000)}: ${trainer.step} steps at ${
+    `done in ${formatDuration(summary.totalSeconds)}: ${summary.steps} steps at ${
       summary.msPerStep.toFixed(0)
-    } ms/step; ` +
-      `sampled ${sampleCount} video${sampleCount === 1 ? "" : "s"} in ${samples.ms.toFixed(0)} ms`,
+    } ms/step; sampled ${n} video${n === 1 ? "" : "s"} in ${summary.samplingMs.toFixed(0)} ms`,
   );
+  const motion = summary.motion;
   if (motion) {
+    const { samples: s, real: r, truth } = motion;
+    const broken = (m: MotionStats) => Math.round(m.brokenVideos * m.videos);
     console.log(
-      `objects/frame: samples ${motion.samples.objectsPerFrame.toFixed(2)}, real ${
-        motion.real.objectsPerFrame.toFixed(2)
-      }; ` +
-        `constant-velocity residual (median px): samples ${
-          motion.samples.residualMedian.toFixed(2)
-        }, ` +
-        `real ${motion.real.residualMedian.toFixed(2)}, ground truth ${
-          motion.truth.residualMedian.toFixed(2)
-        }; ` +
-        `videos with an object vanishing or appearing: ${
-          Math.round(motion.samples.brokenVideos * motion.samples.videos)
-        } of ${motion.samples.videos} samples, ${
-          Math.round(motion.real.brokenVideos * motion.real.videos)
-        } of ${motion.real.videos} real`,
+      `objects/frame: samples ${s.objectsPerFrame.toFixed(2)}, real ${
+        r.objectsPerFrame.toFixed(2)
+      }; constant-velocity residual (median px): samples ${s.residualMedian.toFixed(2)}, ` +
+        `real ${r.residualMedian.toFixed(2)}, ground truth ${truth.residualMedian.toFixed(2)}; ` +
+        `videos with an object vanishing or appearing: ${broken(s)} of ${s.videos} samples, ` +
+        `${broken(r)} of ${r.videos} real`,
     );
   }
   console.log(
-    `wrote ${runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif, stages.png, report.html}`,
+    `wrote ${ctx.runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif, stages.png, report.html}`,
   );
-  return 0;
 }
 
 if (import.meta.main) await runTask(main);

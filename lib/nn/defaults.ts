@@ -69,20 +69,22 @@ export function trainSmallData(): Promise<Dataset> {
 }
 
 /**
- * train-small's default denoiser: the (2+1)D U-Net on 4 × 4 patches, widths 32-48-64.
+ * train-small's default denoiser: the (2+1)D U-Net on 4 × 4 patches, widths 32-48-64, on 32 × 32
+ * frames; `changes` override any field (a flag of train-small, or another size).
  *
- * @param size frame height and width (default 32)
+ * @param changes fields to change
  * @returns the config
  */
-export function trainSmallModel(size = 32): DenoiserConfig {
+export function trainSmallModel(changes: Partial<DenoiserConfig> = {}): DenoiserConfig {
   return denoiserConfig({
     architecture: "unet",
-    height: size,
-    width: size,
+    height: TRAIN_SMALL_DATA.size,
+    width: TRAIN_SMALL_DATA.size,
     channels: 1,
     widths: [32, 48, 64],
     patch: 4,
     maxStages: 4,
+    ...changes,
   });
 }
 

@@ -17,3 +17,4 @@ export * from "./predict.ts";
 export * from "./encoder.ts";
 export * from "./sample.ts";
 export * from "./defaults.ts";
+export * from "./train.ts";
