@@ -13,6 +13,7 @@ import {
   planForTraining,
   TRAIN_SMALL,
   type TrainConfig,
+  train,
   Trainer,
   trainSmallData,
   trainSmallModel,
@@ -162,18 +163,16 @@ export async function runTraining(
   };
   // Past the planned steps (the probe guessed long) the learning rate stays at its floor, so that
   // every run trains for exactly the budget.
-  while (evals.length < s.evals) {
-    if (clock >= evalAt[evals.length] * 1000) {
-      await evaluate();
-      continue;
-    }
-    const batch = batchFor(trainer);
-    const start = performance.now();
-    await trainer.trainStep(batch);
-    const ms = performance.now() - start;
-    stepMs.push(ms);
-    clock += ms;
-  }
+  await train(trainer, {
+    batches: { next: () => Promise.resolve(trainer.prepare(batchFor(trainer))) },
+    until: Infinity,
+    stop: () => evals.length === s.evals,
+    onStep: async (_, ms) => {
+      stepMs.push(ms);
+      clock += ms;
+      while (evals.length < s.evals && clock >= evalAt[evals.length] * 1000) await evaluate();
+    },
+  });
   trainer.model.params.dispose();
   return {
     form,

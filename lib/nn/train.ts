@@ -86,7 +86,10 @@ export function datasetBatches(
 export interface TrainOptions {
   /** The batches. */
   batches: BatchSource;
-  /** Train until this step (default the config's `steps`). */
+  /**
+   * Train until this step (default the config's `steps`; `Infinity`: until the stop condition or
+   * the signal, with the learning rate resting at its floor past the config's `steps`).
+   */
   until?: number;
   /** Stops the loop, checked before each step (a time budget, a number of evaluations). */
   stop?: () => boolean;
@@ -126,7 +129,9 @@ export interface TrainResult {
  * @returns how the loop ended, its steps and their wall-clock
  */
 export async function train(trainer: Trainer, options: TrainOptions): Promise<TrainResult> {
-  const until = checkInteger("until", options.until ?? trainer.config.steps, 0);
+  const until = options.until === Infinity
+    ? Infinity
+    : checkInteger("until", options.until ?? trainer.config.steps, 0);
   const every = (name: string, value: number | undefined) =>
     value === undefined ? Infinity : checkInteger(name, value, 1);
   const evaluateEvery = every("evaluateEvery", options.evaluateEvery);
