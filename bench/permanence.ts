@@ -32,8 +32,8 @@ import {
   loadWeights,
   modelPredict,
   planForTraining,
+  predictionFor,
   readCheckpoint,
-  targetFor,
   TRAIN_SMALL_DATA,
   Trainer,
 } from "../lib/nn/mod.ts";
@@ -45,6 +45,7 @@ import {
   recoverPair,
   renoise,
   sampleStaged,
+  type Solver,
   solveStagePair,
   stageEndpoints,
   stagePlan,
@@ -144,30 +145,20 @@ if (values["real-through"] !== undefined) {
 
 /** x̃₀ snapshots: name, the full-rate positions of its frames, and the data. */
 const snapshots: { name: string; positions: number[]; x0: Float32Array }[] = [];
-const prediction = targetFor(train.form);
+const prediction = predictionFor(train.form);
 const t0 = performance.now();
 const final = await sampleStaged(plan, modelPredict(model, plan), {
   prediction,
-  batch: count,
-  height: H,
-  width: W,
-  channels: 1,
   seed,
-  initial,
-  solver: values.solver as "euler" | "heun" | "ddim" | undefined,
-  onStep: ({ stage, step, t, x, prediction: out }) => {
+  solver: values.solver as Solver | undefined,
+  start: initial ? { x: initial } : { batch: count, height: H, width: W, channels: 1 },
+  onStep: ({ stage, step, t, x0 }) => {
     // The first stage's first x̃₀ is pure noise's estimate: nothing to detect.
     if ((step !== 0 || stage.index === 0) && step !== stage.steps - 1) return;
-    const pair = recoverPair(x as Video<Float32Array>, out, {
-      kind: prediction,
-      stage,
-      t,
-      schedule: plan.schedule,
-    });
     snapshots.push({
       name: `k=${stage.k} ${step === 0 ? "first" : "last"} step (t=${t.toFixed(3)})`,
       positions: framePositions(F, stage.k, { layout: plan.temporal.layout }),
-      x0: Float32Array.from(pair.x0.data),
+      x0: Float32Array.from(x0.data),
     });
   },
 });
@@ -271,7 +262,7 @@ const contextGain: { k: number; t: number; gain: number }[] = [];
         plan: trainer.plan,
         stage,
         t,
-        target: prediction,
+        prediction: prediction,
       });
       const truth = solveStagePair(stageEndpoints(clean, ex.noise, { plan: trainer.plan, stage }), {
         stage,
@@ -292,7 +283,7 @@ const contextGain: { k: number; t: number; gain: number }[] = [];
       const errorAt = async (xt: Video) => {
         const out = await predictFor(xt, t, stage);
         const est =
-          recoverPair(xt, out, { kind: prediction, stage, t, schedule: trainer.plan.schedule }).x0;
+          recoverPair(xt, out, { prediction, stage, t, schedule: trainer.plan.schedule }).x0;
         let sum = 0;
         for (let b = 0; b < n; b++) {
           for (let i = 0; i < per; i++) {

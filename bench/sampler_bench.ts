@@ -40,7 +40,7 @@ for (let i = 0; i < n; i++) {
   }
 }
 const oracle = (plan: typeof staged) =>
-  gaussianOracle({ mean: new Float64Array(n), covariance, plan, target: "velocity" });
+  gaussianOracle({ mean: new Float64Array(n), covariance, plan, prediction: "velocity" });
 const oracles = { staged: oracle(staged), vanilla: oracle(vanilla) };
 const batch = 256;
 for (const [name, plan] of [["vanilla", vanilla], ["staged", staged]] as const) {
@@ -52,8 +52,7 @@ for (const [name, plan] of [["vanilla", vanilla], ["staged", staged]] as const) 
       void await sampleStaged(plan, oracles[name], {
         prediction: "velocity",
         solver: "euler",
-        batch,
-        height: pixels,
+        start: { batch, height: pixels },
         seed: 1,
       }),
   });
@@ -86,8 +85,7 @@ for (const [name, plan] of [["vanilla", vanilla], ["staged", staged]] as const) 
       void await sampleStaged(plan, frameLocal, {
         prediction: "velocity",
         solver: "euler",
-        height: side,
-        width: side,
+        start: { height: side, width: side },
         seed: 1,
       }),
   });

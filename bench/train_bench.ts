@@ -84,9 +84,7 @@ for (
     async fn() {
       await sampleStaged(plan, modelPredict(model, plan), {
         prediction: "stage-velocity",
-        batch: 8,
-        height: 32,
-        width: 32,
+        start: { batch: 8, height: 32, width: 32 },
         seed: 1,
       });
     },

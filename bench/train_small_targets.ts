@@ -64,9 +64,7 @@ const model = createDenoiser(modelConfig, createRng(3));
 const draw = (plan: typeof pyramidPlan) =>
   sampleStaged(plan, modelPredict(model, plan), {
     prediction: "stage-velocity",
-    batch: 8,
-    height: 32,
-    width: 32,
+    start: { batch: 8, height: 32, width: 32 },
     seed: 1,
   });
 await draw(vanillaPlan);

@@ -21,8 +21,8 @@
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3, steps: 12 });
  * console.log(speedupBound(plan).toFixed(3)); // "1.714"
  * const covariance = new Float64Array(64).map((_, i) => 0.9 ** Math.abs((i % 8) - Math.floor(i / 8)));
- * const predict = gaussianOracle({ mean: new Float64Array(8), covariance, plan, target: "velocity" });
- * const videos = await sampleStaged(plan, predict, { prediction: "velocity", batch: 4, seed: 1 });
+ * const predict = gaussianOracle({ mean: new Float64Array(8), covariance, plan, prediction: "velocity" });
+ * const videos = await sampleStaged(plan, predict, { prediction: "velocity", start: { batch: 4 }, seed: 1 });
  * console.log(videos.frames); // 8
  * ```
  *

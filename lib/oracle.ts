@@ -18,8 +18,8 @@
  * import { sampleStaged } from "./samplers.ts";
  * const F = 4, cov = new Float64Array(F * F).map((_, i) => 0.9 ** Math.abs((i % F) - Math.floor(i / F)));
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: F, stages: 2, steps: 8 });
- * const predict = gaussianOracle({ mean: new Float64Array(F), covariance: cov, plan, target: "velocity" });
- * const x = await sampleStaged(plan, predict, { prediction: "velocity", batch: 16, precision: "float64" });
+ * const predict = gaussianOracle({ mean: new Float64Array(F), covariance: cov, plan, prediction: "velocity" });
+ * const x = await sampleStaged(plan, predict, { prediction: "velocity", start: { batch: 16, precision: "float64" } });
  * ```
  *
  * @module
@@ -29,12 +29,12 @@ import { checkAllFinite, checkInteger } from "./checks.ts";
 import type { Stage, StagePlan } from "./pyramid.ts";
 import type { Predict } from "./samplers.ts";
 import {
+  predictionCoefficients,
   type PredictionKind,
   solveStagePair,
   stageEndpoints,
   stagePoint,
   stageTarget,
-  targetCoefficients,
 } from "./stagewise.ts";
 import {
   checkSameShape,
@@ -58,7 +58,7 @@ export interface GaussianOracleOptions {
   /** The stage plan (its frame count F fixes H·W·C = N/F). */
   plan: StagePlan;
   /** The prediction kind to return. */
-  target: PredictionKind;
+  prediction: PredictionKind;
 }
 
 /** Row-major dense matrix helpers in float64 (small dimensions only). */
@@ -151,11 +151,11 @@ function operatorMatrix(out: Video, n: number): { matrix: Float64Array; rows: nu
  * doc). It assumes noise independent of the data, i.e. training without data-noise alignment, which
  * couples ε to x₀. Matrices are cached per stage and time; intended for N up to a few hundred.
  *
- * @param options mean, covariance, plan and target kind
+ * @param options mean, covariance, plan and prediction kind
  * @returns a `predict` callback for {@link sampleStaged}
  */
 export function gaussianOracle(options: GaussianOracleOptions): Predict {
-  const { plan, target } = options;
+  const { plan, prediction } = options;
   const N = options.mean?.length;
   checkInteger("mean length N", N, 1, 4096);
   if (options.covariance?.length !== N * N) {
@@ -208,7 +208,7 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     const { schedule } = plan;
     const { x0: X, epsilon: E } = operators[stage.index];
     const n = X.rows;
-    const { a, b } = targetCoefficients(target, { stage, t, schedule });
+    const { a, b } = predictionCoefficients(prediction, { stage, t, schedule });
     const gt = schedule.gamma(t), st = schedule.sigma(t);
     // target = a x̃₀,k + b ε_k = A x₀ + b ε and x_t = γ_t x̃₀,k + σ_t ε_k = M x₀ + σ_t ε.
     const A = new Float64Array(n * N), M = new Float64Array(n * N);
@@ -266,10 +266,10 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
  */
 export function cleanOracle(
   x0: Video,
-  options: { plan: StagePlan; target: PredictionKind },
+  options: { plan: StagePlan; prediction: PredictionKind },
 ): Predict {
   checkVideo("x0", x0);
-  const { plan, target } = options;
+  const { plan, prediction } = options;
   const { schedule } = plan;
   // The stage pair is linear in (x₀, ε) and ε passes through unchanged (ε_k = E x₀ + ε), so the
   // pair of (x₀, 0) per stage is all that depends on x₀: computed once per stage.
@@ -289,6 +289,6 @@ export function cleanOracle(
     const eps = videoLike(x, newData(x.data, x.data.length) as VideoData);
     for (let i = 0; i < eps.data.length; i++) eps.data[i] = (x.data[i] - signalT.data[i]) / st;
     const pair = { x0: signal.x0, epsilon: combine(1, signal.epsilon, 1, eps) };
-    return stageTarget(pair, { kind: target, stage, t, schedule }).data;
+    return stageTarget(pair, { prediction, stage, t, schedule }).data;
   };
 }

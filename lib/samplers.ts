@@ -21,6 +21,7 @@
  * // A model that always predicts velocity ε − x0 = x / t for a data distribution at 0:
  * const x = await sampleStaged(plan, (x, t) => x.data.map((v) => v / Math.max(t, 1e-9)), {
  *   prediction: "velocity",
+ *   start: { batch: 2 },
  *   seed: 1,
  * });
  * console.log(x.frames); // 8
@@ -38,7 +39,7 @@ import {
   type TransitionCoefficients,
   transitionCoefficients,
 } from "./renoise.ts";
-import { PREDICTION_KINDS, type PredictionKind, recoverPair } from "./stagewise.ts";
+import { PREDICTION_KINDS, type PredictionKind, recoverPair, type StagePair } from "./stagewise.ts";
 import {
   checkVideo,
   createRng,
@@ -57,8 +58,75 @@ import {
  */
 export type Predict = (x: Video, t: number, stage: Stage) => Promise<VideoData> | VideoData;
 
-/** ODE solvers: `"euler"` and `"heun"` on the velocity, `"ddim"` on (x̃₀, ε) (Eq. 3). */
-export type Solver = "euler" | "heun" | "ddim";
+/** What a solver step reads besides the current point: the model, the stage and the schedule. */
+export interface SolverContext {
+  /** The prediction kind of the model's output. */
+  prediction: PredictionKind;
+  /** The schedule (γ, σ and their derivatives). */
+  schedule: StagePlan["schedule"];
+  /** The stage being integrated. */
+  stage: Stage;
+  /** The model, checked (for solvers that evaluate it again inside a step). */
+  model: (x: Video, t: number, stage: Stage) => Promise<VideoData>;
+}
+
+/**
+ * One solver step from t to tNext, given the (x̃₀, ε) recovered from the model's prediction at
+ * (x, t). Every solver shares this signature, as k-diffusion's samplers share theirs.
+ */
+export type SolverStep = (
+  ctx: SolverContext,
+  x: Video,
+  pair: StagePair,
+  t: number,
+  tNext: number,
+) => Promise<Video>;
+
+/**
+ * DDIM (Eq. 3): re-noises the recovered pair at tNext, x ← γ(tNext)·x̃₀ + σ(tNext)·ε.
+ */
+const ddimStep: SolverStep = (ctx, x, pair, _t, tNext) => {
+  const g = ctx.schedule.gamma(tNext), s = ctx.schedule.sigma(tNext);
+  const next = newData(x.data, x.data.length);
+  for (let i = 0; i < next.length; i++) next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
+  return Promise.resolve(videoLike(x, next));
+};
+
+/** Euler on the velocity dx/dt = γ̇x̃₀ + σ̇ε. */
+const eulerStep: SolverStep = (ctx, x, pair, t, tNext) =>
+  Promise.resolve(videoLike(x, eulerPoint(x, velocityOf(ctx, pair, t), tNext - t)));
+
+/**
+ * Heun: averages the velocity with the velocity at the Euler proposal, except into σ = 0, where it
+ * is Euler (Karras et al. 2022, Algorithm 2).
+ */
+const heunStep: SolverStep = async (ctx, x, pair, t, tNext) => {
+  const dt = tNext - t;
+  const u = velocityOf(ctx, pair, t);
+  const next = eulerPoint(x, u, dt);
+  if (!(ctx.schedule.sigma(tNext) > 0)) return videoLike(x, next);
+  const proposal = videoLike(x, next);
+  const output = await ctx.model(proposal, tNext, ctx.stage);
+  const u2 = velocityOf(ctx, recoverPair(proposal, output, { ...ctx, t: tNext }), tNext);
+  for (let i = 0; i < next.length; i++) next[i] = x.data[i] + 0.5 * dt * (u[i] + u2[i]);
+  return videoLike(x, next);
+};
+
+/**
+ * The ODE solvers by name: `euler` and `heun` on the velocity, `ddim` on (x̃₀, ε) (Eq. 3). Adding
+ * one here adds it to {@link sampleStaged} and to the `sample` task's `--solver`.
+ */
+export const SOLVERS = {
+  euler: eulerStep,
+  heun: heunStep,
+  ddim: ddimStep,
+} as const satisfies Record<string, SolverStep>;
+
+/** A solver's name: a key of {@link SOLVERS}. */
+export type Solver = keyof typeof SOLVERS;
+
+/** The solvers' names, in {@link SOLVERS}' order. */
+export const SOLVER_NAMES = Object.keys(SOLVERS) as Solver[];
 
 /** What `onStep` receives at every step (k-diffusion's callback, in the paper's words). */
 export interface StepEvent {
@@ -74,6 +142,8 @@ export interface StepEvent {
   x: Video;
   /** The model's prediction at (x, t). */
   prediction: VideoData;
+  /** The clean estimate x̃₀ recovered from the prediction (k-diffusion's `denoised`). */
+  x0: Video;
 }
 
 /** What `onTransition` receives between two stages. */
@@ -90,28 +160,32 @@ export interface TransitionEvent {
   coefficients: TransitionCoefficients;
 }
 
+/**
+ * Where sampling starts: a given point `x` at the first stage's frame count, or the shape of fresh
+ * noise σ(s_K)·z (every field defaults to 1; precision to `"float32"`).
+ */
+export type SampleStart =
+  | { x: Video }
+  | {
+    batch?: number;
+    height?: number;
+    width?: number;
+    channels?: number;
+    precision?: "float32" | "float64";
+  };
+
 /** Options of {@link sampleStaged}. */
 export interface SampleOptions {
   /** The kind of the model's output. */
   prediction: PredictionKind;
-  /** The solver; default `"heun"` for velocity kinds, `"ddim"` otherwise. */
+  /** The solver (a key of {@link SOLVERS}); default `"heun"` for velocity kinds, else `"ddim"`. */
   solver?: Solver;
-  /** Videos to draw (default 1). Ignored when `initial` is given. */
-  batch?: number;
-  /** Frame height (default 1). */
-  height?: number;
-  /** Frame width (default 1). */
-  width?: number;
-  /** Channels (default 1). */
-  channels?: number;
+  /** The starting point or the starting noise's shape (default one 1 × 1 video of noise). */
+  start?: SampleStart;
   /** The generator for the initial and corrective noise (or give `seed`). */
   rng?: Rng;
   /** A seed for a new generator, when `rng` is not given (default 0). */
   seed?: number;
-  /** The starting point at the first stage's frame count, instead of σ(s_K)·z. */
-  initial?: Video;
-  /** Precision of the trajectory (default `"float32"`; `initial`'s precision wins). */
-  precision?: "float32" | "float64";
   /** The transition's mean coefficient (default `"corrected"`; `"printed-eq15"` is wrong). */
   transition?: TransitionCoefficient;
   /** Called before every step. */
@@ -126,7 +200,7 @@ export interface SampleOptions {
  *
  * @param plan the stage plan (K = 1 is vanilla sampling)
  * @param predict the model callback
- * @param options prediction kind, solver, shape, randomness and hooks
+ * @param options prediction kind, solver, start, randomness and hooks
  */
 export async function sampleStaged(
   plan: StagePlan,
@@ -137,76 +211,82 @@ export async function sampleStaged(
   if (typeof predict !== "function") {
     throw new TypeError("predict must be a function (x, t, stage)");
   }
-  const kind = checkOneOf("prediction", options?.prediction, PREDICTION_KINDS);
-  const velocityKind = kind === "velocity" || kind === "stage-velocity";
-  const solver = checkOneOf(
-    "solver",
-    options.solver ?? (velocityKind ? "heun" : "ddim"),
-    ["euler", "heun", "ddim"] as const,
-  );
+  const prediction = checkOneOf("prediction", options?.prediction, PREDICTION_KINDS);
+  const velocityKind = prediction === "velocity" || prediction === "stage-velocity";
+  const solver = SOLVERS[
+    checkOneOf("solver", options.solver ?? (velocityKind ? "heun" : "ddim"), SOLVER_NAMES)
+  ];
   const rng = options.rng ?? createRng(options.seed ?? 0);
   if (!(rng instanceof Rng)) throw new TypeError("rng must be an Rng from createRng()");
   const { schedule } = plan;
   const model = checkedModel(predict);
 
-  let x = initialPoint(plan, options, rng);
+  let x = initialPoint(plan, options.start ?? {}, rng);
   for (const stage of plan.stages) {
+    const ctx: SolverContext = { prediction, schedule, stage, model };
     const times = stageTimes(stage);
     for (let step = 0; step < stage.steps; step++) {
       const t = times[step], tNext = times[step + 1];
-      const prediction = await model(x, t, stage);
-      await options.onStep?.({ stage, step, t, tNext, x, prediction });
-      x = await solverStep({ solver, kind, schedule, model, stage }, x, prediction, t, tNext);
+      const output = await model(x, t, stage);
+      const pair = recoverPair(x, output, { ...ctx, t });
+      await options.onStep?.({ stage, step, t, tNext, x, prediction: output, x0: pair.x0 });
+      x = await solver(ctx, x, pair, t, tNext);
     }
     if (stage.index < plan.stageCount - 1) {
-      const to = plan.stages[stage.index + 1];
-      const transition = {
-        from: stage.end,
-        to: to.start,
-        groupSize: plan.groupSize,
-        coefficient: options.transition ?? "corrected",
-      } as const;
-      const after = renoise(x, {
-        ...transition,
-        schedule,
-        noise: rng,
-        layout: plan.temporal.layout,
-      });
-      await options.onTransition?.({
-        from: stage,
-        to,
-        before: x,
-        after,
-        coefficients: transitionCoefficients(schedule, transition),
-      });
-      x = after;
+      x = await transition(plan, stage, x, { rng, options });
     }
   }
   return x;
 }
 
-/** The first stage's starting point: `initial`, or σ(s_K)·z at F/2^{K−1} frames. */
-function initialPoint(plan: StagePlan, options: SampleOptions, rng: Rng): Video {
+/** Upsamples and renoises x̂_e of `stage` into x̂_s of the next stage (corrected Eq. 15). */
+async function transition(
+  plan: StagePlan,
+  stage: Stage,
+  x: Video,
+  { rng, options }: { rng: Rng; options: SampleOptions },
+): Promise<Video> {
+  const to = plan.stages[stage.index + 1];
+  const spec = {
+    from: stage.end,
+    to: to.start,
+    groupSize: plan.groupSize,
+    coefficient: options.transition ?? "corrected",
+  } as const;
+  const { schedule } = plan;
+  const after = renoise(x, { ...spec, schedule, noise: rng, layout: plan.temporal.layout });
+  await options.onTransition?.({
+    from: stage,
+    to,
+    before: x,
+    after,
+    coefficients: transitionCoefficients(schedule, spec),
+  });
+  return after;
+}
+
+/** The first stage's starting point: `start.x`, or σ(s_K)·z at F/2^{K−1} frames. */
+function initialPoint(plan: StagePlan, start: SampleStart, rng: Rng): Video {
   const first = plan.stages[0];
-  if (options.initial) {
-    const x = checkVideo("initial", options.initial);
+  if ("x" in start) {
+    const x = checkVideo("start.x", start.x);
     if (x.frames !== first.frames) {
       throw new RangeError(
-        `initial must have the first stage's ${first.frames} frames; got ${describeShape(x)}`,
+        `start.x must have the first stage's ${first.frames} frames; got ${describeShape(x)}`,
       );
     }
     return videoLike(x, x.data.slice());
   }
   const x = gaussianVideo(
     {
-      batch: options.batch ?? 1,
+      batch: start.batch ?? 1,
       frames: first.frames,
-      height: options.height ?? 1,
-      width: options.width ?? 1,
-      channels: options.channels ?? 1,
+      height: start.height ?? 1,
+      width: start.width ?? 1,
+      channels: start.channels ?? 1,
     },
     rng,
-    options.precision ?? "float32",
+    start.precision ?? "float32",
   );
   const s0 = plan.schedule.sigma(first.start);
   for (let i = 0; i < x.data.length; i++) x.data[i] *= s0;
@@ -239,57 +319,18 @@ function checkedModel(predict: Predict): (x: Video, t: number, stage: Stage) => 
   };
 }
 
-interface StepContext {
-  solver: Solver;
-  kind: PredictionKind;
-  schedule: StagePlan["schedule"];
-  model: (x: Video, t: number, stage: Stage) => Promise<VideoData>;
-  stage: Stage;
-}
-
-/**
- * One step from t to tNext: DDIM (Eq. 3) re-noises the recovered (x̃₀, ε) at tNext; Euler follows
- * the velocity γ̇x̃₀ + σ̇ε; Heun averages it with the velocity at the Euler proposal, except into
- * σ = 0, where it is Euler (Karras et al. 2022, Algorithm 2).
- */
-async function solverStep(
-  ctx: StepContext,
-  x: Video,
-  prediction: VideoData,
-  t: number,
-  tNext: number,
-): Promise<Video> {
-  const { solver, kind, schedule, stage } = ctx;
+/** x + dt·u. */
+function eulerPoint(x: Video, u: VideoData, dt: number): VideoData {
   const next = newData(x.data, x.data.length);
-  if (solver === "ddim") {
-    const pair = recoverPair(x, prediction, { kind, stage, t, schedule });
-    const g = schedule.gamma(tNext), s = schedule.sigma(tNext);
-    for (let i = 0; i < next.length; i++) next[i] = g * pair.x0.data[i] + s * pair.epsilon.data[i];
-    return videoLike(x, next);
-  }
-  const dt = tNext - t;
-  const u = velocityOf(ctx, x, prediction, t);
   for (let i = 0; i < next.length; i++) next[i] = x.data[i] + dt * u[i];
-  if (solver === "heun" && schedule.sigma(tNext) > 0) {
-    const proposal = videoLike(x, next);
-    const u2 = velocityOf(ctx, proposal, await ctx.model(proposal, tNext, stage), tNext);
-    for (let i = 0; i < next.length; i++) next[i] = x.data[i] + 0.5 * dt * (u[i] + u2[i]);
-  }
-  return videoLike(x, next);
+  return next;
 }
 
-/** dx/dt = γ̇ x̃₀ + σ̇ ε from a prediction of any kind. */
-function velocityOf(ctx: StepContext, x: Video, prediction: VideoData, t: number): VideoData {
-  const pair = recoverPair(x, prediction, {
-    kind: ctx.kind,
-    stage: ctx.stage,
-    t,
-    schedule: ctx.schedule,
-  });
+/** dx/dt = γ̇ x̃₀ + σ̇ ε from a recovered pair. */
+function velocityOf(ctx: SolverContext, pair: StagePair, t: number): VideoData {
   const c = ctx.schedule.at(t);
-  const u = newData(x.data, x.data.length);
-  for (let i = 0; i < u.length; i++) {
-    u[i] = c.dGamma * pair.x0.data[i] + c.dSigma * pair.epsilon.data[i];
-  }
+  const x0 = pair.x0.data, eps = pair.epsilon.data;
+  const u = newData(x0, x0.length);
+  for (let i = 0; i < u.length; i++) u[i] = c.dGamma * x0[i] + c.dSigma * eps[i];
   return u;
 }

@@ -10,7 +10,7 @@
  *   γ_s x̃₀,k + σ_s ε_k = x̂_s,   γ_e x̃₀,k + σ_e ε_k = x̂_e,
  *
  * so that x_t = γ_t x̃₀,k + σ_t ε_k for every t in [e_k, s_k]. Every training target is a fixed
- * combination a·x̃₀,k + b·ε_k ({@link targetCoefficients}).
+ * combination a·x̃₀,k + b·ε_k ({@link predictionCoefficients}).
  *
  * @example
  * ```ts
@@ -263,17 +263,17 @@ function checkInStage(stage: Pick<Stage, "start" | "end">, t: number): void {
  * (tpdiff-math.md §1.6): epsilon (0, 1); x0 (1, 0); v (−σ_t, γ_t); velocity (γ̇_t, σ̇_t);
  * stage-velocity (s_k − e_k)·(γ̇_t, σ̇_t).
  *
- * @param kind the prediction kind
+ * @param prediction the prediction kind
  * @param options the stage (used by stage-velocity), the time and the schedule
  */
-export function targetCoefficients(
-  kind: PredictionKind,
+export function predictionCoefficients(
+  prediction: PredictionKind,
   options: StageTime,
 ): { a: number; b: number } {
   const { stage, t, schedule } = options;
-  checkOneOf("prediction kind", kind, PREDICTION_KINDS);
+  checkOneOf("prediction", prediction, PREDICTION_KINDS);
   const c = schedule.at(t);
-  switch (kind) {
+  switch (prediction) {
     case "epsilon":
       return { a: 0, b: 1 };
     case "x0":
@@ -298,9 +298,9 @@ export function targetCoefficients(
  */
 export function stageTarget<D extends VideoData>(
   pair: StagePair<D>,
-  options: StageTime & { kind: PredictionKind },
+  options: StageTime & { prediction: PredictionKind },
 ): Video<D> {
-  const { a, b } = targetCoefficients(options.kind, options);
+  const { a, b } = predictionCoefficients(options.prediction, options);
   return combine(a, pair.x0, b, pair.epsilon);
 }
 
@@ -310,37 +310,37 @@ export function stageTarget<D extends VideoData>(
  * (ε-prediction where γ_t = 0, x₀-prediction where σ_t = 0).
  *
  * @param x the current point x_t
- * @param prediction the model output at (x, t)
- * @param options the kind of `prediction`, the stage, the time and the schedule
+ * @param output the model output at (x, t)
+ * @param options the prediction kind of `output`, the stage, the time and the schedule
  */
 export function recoverPair<D extends VideoData>(
   x: Video<D>,
-  prediction: VideoData,
-  options: StageTime & { kind: PredictionKind },
+  output: VideoData,
+  options: StageTime & { prediction: PredictionKind },
 ): StagePair<D> {
-  const { kind, t, schedule } = options;
-  if (prediction.length !== x.data.length) {
+  const { prediction, t, schedule } = options;
+  if (output.length !== x.data.length) {
     throw new RangeError(
-      `prediction has ${prediction.length} elements; x_t (${
+      `the model output has ${output.length} elements; x_t (${
         describeShape(x)
       }) has ${x.data.length}`,
     );
   }
-  checkAllFinite("prediction", prediction);
-  const { a, b } = targetCoefficients(kind, options);
+  checkAllFinite("the model output", output);
+  const { a, b } = predictionCoefficients(prediction, options);
   const g = schedule.gamma(t), s = schedule.sigma(t);
   const det = g * b - s * a;
   if (!(Math.abs(det) > 1e-300)) {
     throw new RangeError(
-      `a ${kind} prediction cannot recover x0 and ε at t = ${t} (γ = ${g}, σ = ${s}); ` +
+      `a ${prediction} prediction cannot recover x0 and ε at t = ${t} (γ = ${g}, σ = ${s}); ` +
         `use a velocity, v or x0 model there`,
     );
   }
   const x0 = newData(x.data, x.data.length), eps = newData(x.data, x.data.length);
   const xd = x.data;
   for (let i = 0; i < xd.length; i++) {
-    x0[i] = (b * xd[i] - s * prediction[i]) / det;
-    eps[i] = (g * prediction[i] - a * xd[i]) / det;
+    x0[i] = (b * xd[i] - s * output[i]) / det;
+    eps[i] = (g * output[i] - a * xd[i]) / det;
   }
   return { x0: videoLike(x, x0), epsilon: videoLike(x, eps) };
 }
@@ -370,9 +370,9 @@ export interface TrainingExample<D extends VideoData = VideoData> {
 export function trainingExample<D extends VideoData>(
   x0: Video<D>,
   fullNoise: Video<D>,
-  options: { plan: StagePlan; stage: Stage; t: number; target: PredictionKind },
+  options: { plan: StagePlan; stage: Stage; t: number; prediction: PredictionKind },
 ): TrainingExample<D> {
-  const { plan, stage, t, target } = options;
+  const { plan, stage, t, prediction } = options;
   checkInStage(stage, t);
   checkSameShape("x0", x0, "fullNoise", fullNoise);
   const { schedule } = plan;
@@ -382,7 +382,7 @@ export function trainingExample<D extends VideoData>(
     stage,
     t,
     xt: stagePoint(pair, { t, schedule }),
-    target: stageTarget(pair, { kind: target, stage, t, schedule }),
+    target: stageTarget(pair, { prediction, stage, t, schedule }),
     noise,
   };
 }

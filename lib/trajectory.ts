@@ -106,7 +106,7 @@ export interface RecorderOptions {
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3, steps: 6 });
  * const recorder = trajectoryRecorder(plan);
  * const x0 = video({ frames: 8 }, new Float32Array(8).fill(0.5));
- * const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
+ * const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: "velocity" }), {
  *   prediction: "velocity",
  *   ...recorder.hooks,
  * });

@@ -146,14 +146,13 @@ async function main(): Promise<void> {
       mean: new Float64Array(F),
       covariance: sigma,
       plan: which,
-      target: prediction,
+      prediction,
     });
     const started = performance.now();
     const x = await sampleStaged(which, predict, {
       prediction,
       solver,
-      batch: options.samples,
-      precision: "float64",
+      start: { batch: options.samples, precision: "float64" },
       seed: options.seed,
       transition,
     });

@@ -14,10 +14,10 @@ import {
   initBackend,
   loadWeights,
   planForTraining,
+  predictionFor,
   readCheckpoint,
-  targetFor,
 } from "../lib/nn/mod.ts";
-import { createRng, formatPlan, stagePlan } from "../lib/mod.ts";
+import { createRng, formatPlan, SOLVER_NAMES, stagePlan } from "../lib/mod.ts";
 import {
   choiceFlag,
   type FlagSpec,
@@ -37,7 +37,11 @@ const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
   count: { type: "string", help: "videos to draw", default: "8" },
   steps: { type: "string", help: "sampling steps in total", default: "30" },
-  solver: { type: "string", help: "euler | heun | ddim", default: "heun for fm, ddim for ddim" },
+  solver: {
+    type: "string",
+    help: SOLVER_NAMES.join(" | "),
+    default: "heun for fm, ddim for ddim",
+  },
   vanilla: { type: "boolean", help: "sample every step at full frame rate (one stage)" },
   trajectory: { type: "boolean", help: "keep a snapshot of sample 0 at every step (stages.png)" },
   weights: { type: "string", help: "ema | weights", default: "ema" },
@@ -72,7 +76,7 @@ async function main(): Promise<number> {
   const steps = intFlag("steps", flags.steps, 30, train.stages, 100_000);
   const solver = flags.solver === undefined
     ? undefined
-    : choiceFlag("solver", flags.solver, "heun", ["euler", "heun", "ddim"] as const);
+    : choiceFlag("solver", flags.solver, "heun", SOLVER_NAMES);
   const backend = await initBackend(
     flags.backend === undefined
       ? undefined
@@ -105,7 +109,7 @@ async function main(): Promise<number> {
   console.log(`sampling ${count} videos on ${backend.description}\n${formatPlan(plan)}`);
   const samples = await drawSamples(model, {
     plan,
-    prediction: targetFor(train.form),
+    prediction: predictionFor(train.form),
     count,
     seed,
     solver,

@@ -766,7 +766,7 @@ async function writeOutputs(
   const ema = trainer.emaModel(createRng(1));
   const samples = await drawSamples(ema, {
     plan: planForTraining(train, ctx.sampleSteps),
-    prediction: trainer.target,
+    prediction: trainer.prediction,
     count: ctx.sampleCount,
     seed: settings.seed + 7,
   });

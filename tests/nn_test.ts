@@ -454,7 +454,7 @@ Deno.test("modelPredict() feeds the staged sampler every stage's frames and leak
   const out = await sampleStaged(plan, async (x, t, stage) => {
     seen.push(x.frames);
     return await predict(x, t, stage);
-  }, { prediction: "stage-velocity", batch: 2, height: 16, width: 16, seed: 1 });
+  }, { prediction: "stage-velocity", start: { batch: 2, height: 16, width: 16 }, seed: 1 });
   assert.deepEqual([...new Set(seen)], [2, 4, 8], "coarse to fine");
   assert.ok(seen.every((f, i) => i === 0 || f >= seen[i - 1]));
   assert.equal(out.frames, 8);

@@ -18,7 +18,7 @@ const rf = rectifiedFlow();
 Deno.test("gaussianOracle() with K = 1 equals the scalar closed form E[ε − x₀ | x_t]", async () => {
   const v = 2.5, mu = 0.3;
   const plan = stagePlan({ schedule: rf, frames: 1, stages: 1 });
-  const predict = gaussianOracle({ mean: [mu], covariance: [v], plan, target: "velocity" });
+  const predict = gaussianOracle({ mean: [mu], covariance: [v], plan, prediction: "velocity" });
   for (const t of [0.1, 0.5, 0.9, 1]) {
     const x = video({ batch: 3, frames: 1 }, new Float64Array([-1, 0.2, 1.7]));
     const out = await predict(x, t, plan.stages[0]);
@@ -50,10 +50,10 @@ Deno.test("gaussianOracle() is the regression of the stage target on x_t: residu
   for (const schedule of [rf, vpSchedule({ beta: "cosine" })]) {
     const plan = stagePlan({ schedule, frames, stages: 3 });
     for (const kind of ["velocity", "epsilon", "x0"] as const) {
-      const predict = gaussianOracle({ mean, covariance: sigma, plan, target: kind });
+      const predict = gaussianOracle({ mean, covariance: sigma, plan, prediction: kind });
       for (const stage of plan.stages) {
         const t = 0.3 * stage.start + 0.7 * stage.end;
-        const ex = trainingExample(x0, noise, { plan, stage, t, target: kind });
+        const ex = trainingExample(x0, noise, { plan, stage, t, prediction: kind });
         const p = await predict(ex.xt, t, stage);
         const m = stage.frames;
         // each mean is compared against 5 of its own empirical standard errors
@@ -89,12 +89,12 @@ Deno.test("cleanOracle() returns the sample's own target at any point of its sta
     const { start, end } = stageEndpoints(x0, noise, { plan, stage });
     const pair = solveStagePair({ start, end }, { stage, schedule: plan.schedule });
     for (const kind of ["epsilon", "v", "stage-velocity"] as const) {
-      const oracle = cleanOracle(x0, { plan, target: kind });
+      const oracle = cleanOracle(x0, { plan, prediction: kind });
       const t = 0.5 * (stage.start + stage.end);
       const got = await oracle(stagePoint(pair, { t, schedule: plan.schedule }), t, stage);
       assertAllClose(
         got,
-        stageTarget(pair, { kind, stage, t, schedule: plan.schedule }).data,
+        stageTarget(pair, { prediction: kind, stage, t, schedule: plan.schedule }).data,
         1e-10,
         `${kind} stage ${stage.k}`,
       );
@@ -105,15 +105,16 @@ Deno.test("cleanOracle() returns the sample's own target at any point of its sta
 Deno.test("gaussianOracle() rejects malformed priors with the offending value", () => {
   const plan = stagePlan({ schedule: rf, frames: 2, stages: 2 });
   assertThrowsWith(
-    () => gaussianOracle({ mean: [0, 0], covariance: [1, 0, 0], plan, target: "velocity" }),
+    () => gaussianOracle({ mean: [0, 0], covariance: [1, 0, 0], plan, prediction: "velocity" }),
     /covariance must be N×N = 4 entries for a mean of length 2; got 3/,
   );
   assertThrowsWith(
-    () => gaussianOracle({ mean: [0, 0], covariance: [1, 0.5, 0.4, 1], plan, target: "velocity" }),
+    () =>
+      gaussianOracle({ mean: [0, 0], covariance: [1, 0.5, 0.4, 1], plan, prediction: "velocity" }),
     /covariance must be symmetric; entries \(1, 0\) and \(0, 1\) differ/,
   );
   assertThrowsWith(
-    () => gaussianOracle({ mean: [0, 0], covariance: [1, 2, 2, 1], plan, target: "velocity" }),
+    () => gaussianOracle({ mean: [0, 0], covariance: [1, 2, 2, 1], plan, prediction: "velocity" }),
     /not positive definite \(pivot 1 is -3\)/,
   );
   assertThrowsWith(
@@ -122,19 +123,20 @@ Deno.test("gaussianOracle() rejects malformed priors with the offending value", 
         mean: [0, 0, 0],
         covariance: [1, 0, 0, 0, 1, 0, 0, 0, 1],
         plan,
-        target: "velocity",
+        prediction: "velocity",
       }),
     /mean length 3 must be a multiple of the plan's 2 frames/,
   );
   assertThrowsWith(
-    () => gaussianOracle({ mean: [0, NaN], covariance: [1, 0, 0, 1], plan, target: "velocity" }),
+    () =>
+      gaussianOracle({ mean: [0, NaN], covariance: [1, 0, 0, 1], plan, prediction: "velocity" }),
     /mean must contain only finite numbers; entry 1 is NaN/,
   );
   const predict = gaussianOracle({
     mean: [0, 0],
     covariance: [1, 0, 0, 1],
     plan,
-    target: "velocity",
+    prediction: "velocity",
   });
   assertThrowsWith(
     () => predict(video({ frames: 2 }), 0.9, plan.stages[0]),

@@ -28,11 +28,10 @@ Deno.test("with exact per-sample targets the K = 3 sampler returns x₀ for any 
     for (const seed of [1, 2, 3]) {
       const plan = stagePlan({ schedule, frames: 8, stages: 3, steps: [6, 6, 6] });
       const x0 = gaussianVideo({ ...SHAPE, frames: 8 }, createRng(100 + seed), "float64");
-      const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: kind }), {
+      const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: kind }), {
         prediction: kind,
         solver,
-        ...SHAPE,
-        precision: "float64",
+        start: { ...SHAPE, precision: "float64" },
         seed,
       });
       const err = maxAbsDiff(out, x0);
@@ -51,10 +50,9 @@ Deno.test("reconstruction holds for the keep-first layout and the pair-average D
   ) {
     const plan = stagePlan({ schedule: rf, frames, stages: 3, steps: 9, ...options });
     const x0 = gaussianVideo({ ...SHAPE, frames }, createRng(frames), "float64");
-    const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
+    const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: "velocity" }), {
       prediction: "velocity",
-      ...SHAPE,
-      precision: "float64",
+      start: { ...SHAPE, precision: "float64" },
       seed: 4,
     });
     assert.equal(out.frames, frames);
@@ -67,11 +65,9 @@ Deno.test("in float32 (the default precision) the reconstruction is exact to flo
   const plan = stagePlan({ schedule: rf, frames: 16, stages: 3, steps: 12 });
   const x0 = gaussianVideo({ batch: 2, frames: 16, height: 4, width: 4 }, createRng(5));
   assert.ok(x0.data instanceof Float32Array);
-  const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
+  const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: "velocity" }), {
     prediction: "velocity",
-    batch: 2,
-    height: 4,
-    width: 4,
+    start: { batch: 2, height: 4, width: 4 },
     seed: 6,
   });
   assert.ok(out.data instanceof Float32Array);
@@ -92,11 +88,10 @@ Deno.test("path consistency: any number of steps reaches the same stage end poin
     for (const steps of [[1, 1, 1], [7, 3, 5]]) {
       const plan = stagePlan({ schedule, frames: 8, stages: 3, steps });
       const record: Video[] = [];
-      await sampleStaged(plan, cleanOracle(x0, { plan, target: kind }), {
+      await sampleStaged(plan, cleanOracle(x0, { plan, prediction: kind }), {
         prediction: kind,
         solver,
-        ...SHAPE,
-        precision: "float64",
+        start: { ...SHAPE, precision: "float64" },
         seed: 11,
         onTransition: (e) => void record.push(e.before),
       });
@@ -114,12 +109,11 @@ Deno.test("onStep sees every step with its stage, time and frame count; onTransi
   const steps: StepEvent[] = [], jumps: TransitionEvent[] = [];
   let calls = 0;
   const x0 = gaussianVideo({ batch: 2, frames: 8 }, createRng(3), "float64");
-  const oracle = cleanOracle(x0, { plan, target: "velocity" });
+  const oracle = cleanOracle(x0, { plan, prediction: "velocity" });
   await sampleStaged(plan, (x, t, stage) => (calls++, oracle(x, t, stage)), {
     prediction: "velocity",
     solver: "heun",
-    batch: 2,
-    precision: "float64",
+    start: { batch: 2, precision: "float64" },
     onStep: (e) => void steps.push(e),
     onTransition: (e) => void jumps.push(e),
   });
@@ -147,11 +141,10 @@ Deno.test("vanilla sampling is the K = 1 plan: no transition, full frame rate th
   const x0 = gaussianVideo({ batch: 2, frames: 8 }, createRng(4), "float64");
   let jumps = 0;
   const frames = new Set<number>();
-  const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
+  const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: "velocity" }), {
     prediction: "velocity",
     solver: "euler",
-    batch: 2,
-    precision: "float64",
+    start: { batch: 2, precision: "float64" },
     onStep: (e) => void frames.add(e.x.frames),
     onTransition: () => void jumps++,
   });
@@ -182,13 +175,12 @@ async function covarianceError(
     mean: new Float64Array(frames),
     covariance: sigma,
     plan,
-    target: kind,
+    prediction: kind,
   });
   const x = await sampleStaged(plan, predict, {
     prediction: kind,
     solver,
-    batch: samples,
-    precision: "float64",
+    start: { batch: samples, precision: "float64" },
     seed: 2025,
     transition,
   });
@@ -242,9 +234,9 @@ Deno.test("sampleStaged() rejects bad callbacks, kinds, shapes and unrecoverable
   await assert.rejects(
     sampleStaged(plan, (x) => x.data, {
       prediction: "velocity",
-      initial: gaussianVideo({ frames: 8 }, createRng(1)),
+      start: { x: gaussianVideo({ frames: 8 }, createRng(1)) },
     }),
-    /initial must have the first stage's 2 frames; got 1x8x1x1x1/,
+    /start\.x must have the first stage's 2 frames; got 1x8x1x1x1/,
   );
   // ε at t = 1 of rectified flow carries no information about x₀
   await assert.rejects(

@@ -3,6 +3,7 @@ import { type Stage, stageByIndex, type StagePlan, stagePlan } from "../lib/pyra
 import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../lib/schedule.ts";
 import {
   PREDICTION_KINDS,
+  predictionCoefficients,
   recoverPair,
   sampleStageAndTime,
   sampleTimeInStage,
@@ -13,7 +14,6 @@ import {
   stagePoint,
   stageTarget,
   stageWeight,
-  targetCoefficients,
   trainingExample,
 } from "../lib/stagewise.ts";
 import { downToStage, stageDetail, upFromCoarser } from "../lib/temporal.ts";
@@ -144,9 +144,9 @@ Deno.test("RF: Eq. 12 ≡ Eq. 10 and Eq. 13's v_k = x̂_s − x̂_e = (s − e)(
       const t = stage.end + local * (stage.start - stage.end);
       const eq12 = combine(1 - local, end, local, start);
       assertAllClose(stagePoint(pair, { t, schedule }).data, eq12.data, 1e-14, `t' = ${local}`);
-      const v = stageTarget(pair, { kind: "stage-velocity", stage, t, schedule });
+      const v = stageTarget(pair, { prediction: "stage-velocity", stage, t, schedule });
       assertAllClose(v.data, combine(1, start, -1, end).data, 1e-14);
-      const global = stageTarget(pair, { kind: "velocity", stage, t, schedule });
+      const global = stageTarget(pair, { prediction: "velocity", stage, t, schedule });
       assertAllClose(global.data, combine(1, pair.epsilon, -1, pair.x0).data, 1e-15);
       assertAllClose(v.data, global.data.map((g) => (stage.start - stage.end) * g), 1e-14);
     }
@@ -157,12 +157,17 @@ Deno.test("K = 1 and static videos reduce to vanilla diffusion: ε_k = ε, x̃�
   for (const schedule of SCHEDULES) {
     const { plan, x0, fullNoise } = setup(schedule, 1, 6);
     const stage = plan.stages[0];
-    const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "epsilon" });
+    const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, prediction: "epsilon" });
     assertAllClose(ex.target.data, fullNoise.data, 1e-12);
-    const vel = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "x0" });
+    const vel = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, prediction: "x0" });
     assertAllClose(vel.target.data, x0.data, 1e-12);
     if (schedule.name === "rectified-flow") {
-      const fm = trainingExample(x0, fullNoise, { plan, stage, t: 0.4, target: "stage-velocity" });
+      const fm = trainingExample(x0, fullNoise, {
+        plan,
+        stage,
+        t: 0.4,
+        prediction: "stage-velocity",
+      });
       assertAllClose(fm.target.data, combine(1, fullNoise, -1, x0).data, 1e-15);
       assertAllClose(fm.xt.data, combine(0.6, x0, 0.4, fullNoise).data, 1e-15);
     }
@@ -187,13 +192,13 @@ Deno.test("one Euler step (RF) or one DDIM step (VP) maps x̂_s to x̂_e exactly
     for (const stage of plan.stages) {
       const { start, end, pair } = stageCase(x0, fullNoise, plan, stage);
       if (schedule.name === "rectified-flow") {
-        const v = stageTarget(pair, { kind: "velocity", stage, t: stage.start, schedule });
+        const v = stageTarget(pair, { prediction: "velocity", stage, t: stage.start, schedule });
         const euler = combine(1, start, stage.end - stage.start, v);
         assertAllClose(euler.data, end.data, 1e-14, `Euler, stage ${stage.k}`);
       } else {
-        const eps = stageTarget(pair, { kind: "epsilon", stage, t: stage.start, schedule });
+        const eps = stageTarget(pair, { prediction: "epsilon", stage, t: stage.start, schedule });
         const rec = recoverPair(start, eps.data, {
-          kind: "epsilon",
+          prediction: "epsilon",
           stage,
           t: stage.start,
           schedule,
@@ -218,8 +223,8 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
       const t = 0.5 * (stage.start + stage.end);
       const xt = stagePoint(pair, { t, schedule });
       for (const kind of PREDICTION_KINDS) {
-        const p = stageTarget(pair, { kind, stage, t, schedule });
-        const back = recoverPair(xt, p.data, { kind, stage, t, schedule });
+        const p = stageTarget(pair, { prediction: kind, stage, t, schedule });
+        const back = recoverPair(xt, p.data, { prediction: kind, stage, t, schedule });
         assertAllClose(back.x0.data, pair.x0.data, 1e-9, `${schedule.name} ${kind} x0`);
         assertAllClose(back.epsilon.data, pair.epsilon.data, 1e-9, `${schedule.name} ${kind} ε`);
       }
@@ -227,26 +232,29 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
   }
 });
 
-Deno.test("targetCoefficients(): v = γε − σx₀ and velocity = γ̇x₀ + σ̇ε", () => {
+Deno.test("predictionCoefficients(): v = γε − σx₀ and velocity = γ̇x₀ + σ̇ε", () => {
   const vp = vpSchedule({ beta: "cosine" }), stage = { start: 0.8, end: 0.2 };
   const c = vp.at(0.5);
-  assert.deepEqual(targetCoefficients("v", { stage, t: 0.5, schedule: vp }), {
+  assert.deepEqual(predictionCoefficients("v", { stage, t: 0.5, schedule: vp }), {
     a: -c.sigma,
     b: c.gamma,
   });
-  assert.deepEqual(targetCoefficients("velocity", { stage, t: 0.5, schedule: vp }), {
+  assert.deepEqual(predictionCoefficients("velocity", { stage, t: 0.5, schedule: vp }), {
     a: c.dGamma,
     b: c.dSigma,
   });
-  assert.deepEqual(targetCoefficients("epsilon", { stage, t: 0.5, schedule: vp }), { a: 0, b: 1 });
-  assert.deepEqual(targetCoefficients("x0", { stage, t: 0.5, schedule: vp }), { a: 1, b: 0 });
+  assert.deepEqual(predictionCoefficients("epsilon", { stage, t: 0.5, schedule: vp }), {
+    a: 0,
+    b: 1,
+  });
+  assert.deepEqual(predictionCoefficients("x0", { stage, t: 0.5, schedule: vp }), { a: 1, b: 0 });
 });
 
 Deno.test("trainingExample() follows Algorithm 2: x_t on the stage path, stage noise = D_k(ε)", () => {
   const schedule = rectifiedFlow();
   const { plan, x0, fullNoise } = setup(schedule, 3, 11);
   const stage = plan.stages[1];
-  const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.5, target: "stage-velocity" });
+  const ex = trainingExample(x0, fullNoise, { plan, stage, t: 0.5, prediction: "stage-velocity" });
   assert.deepEqual(ex.noise.data, downToStage(fullNoise, stage.k).data);
   const { start, end } = stageEndpoints(x0, ex.noise, { plan, stage });
   const local = (0.5 - stage.end) / (stage.start - stage.end);
@@ -285,21 +293,22 @@ Deno.test("stage-wise functions reject mismatched shapes, times outside the stag
     /noise must be a full-rate video of 8 frames; got 2/,
   );
   assertThrowsWith(
-    () => trainingExample(x0, fullNoise, { plan, stage, t: 0.1, target: "epsilon" }),
+    () => trainingExample(x0, fullNoise, { plan, stage, t: 0.1, prediction: "epsilon" }),
     /t must lie in the stage interval \[0\.666\d*, 1\]; got 0\.1/,
   );
   assertThrowsWith(
-    () => targetCoefficients("score" as never, { stage, t: 0.9, schedule }),
-    /prediction kind must be one of .*; got "score"/,
+    () => predictionCoefficients("score" as never, { stage, t: 0.9, schedule }),
+    /prediction must be one of .*; got "score"/,
   );
   const xt = video({ frames: 2 }, new Float64Array([1, 2]));
   assertThrowsWith(
-    () => recoverPair(xt, new Float64Array([0, 0]), { kind: "epsilon", stage, t: 1, schedule }),
+    () =>
+      recoverPair(xt, new Float64Array([0, 0]), { prediction: "epsilon", stage, t: 1, schedule }),
     /a epsilon prediction cannot recover x0 and ε at t = 1 \(γ = 0, σ = 1\)/,
   );
   assertThrowsWith(
-    () => recoverPair(xt, new Float64Array(3), { kind: "epsilon", stage, t: 0.9, schedule }),
-    /prediction has 3 elements; x_t \(1x2x1x1x1\) has 2/,
+    () => recoverPair(xt, new Float64Array(3), { prediction: "epsilon", stage, t: 0.9, schedule }),
+    /the model output has 3 elements; x_t \(1x2x1x1x1\) has 2/,
   );
   const bad = video(SHAPE, "float64");
   bad.data[5] = Infinity;
@@ -331,16 +340,16 @@ Deno.test("recoverPair() at t = 1 inverts every kind that carries (x̃₀, ε) t
     const xt = stagePoint(pair, { t: 1, schedule });
     const g = schedule.gamma(1);
     for (const kind of PREDICTION_KINDS) {
-      const p = stageTarget(pair, { kind, stage, t: 1, schedule });
+      const p = stageTarget(pair, { prediction: kind, stage, t: 1, schedule });
       // ε carries no x₀ where γ = 0: the only kind that cannot be recovered at t = 1.
       if (kind === "epsilon" && g === 0) {
         assertThrowsWith(
-          () => recoverPair(xt, p.data, { kind, stage, t: 1, schedule }),
+          () => recoverPair(xt, p.data, { prediction: kind, stage, t: 1, schedule }),
           /cannot recover x0/,
         );
         continue;
       }
-      const back = recoverPair(xt, p.data, { kind, stage, t: 1, schedule });
+      const back = recoverPair(xt, p.data, { prediction: kind, stage, t: 1, schedule });
       // x₀ is read through 1/γ(1) for ε-prediction; that amplifies rounding where γ(1) is small.
       const tol = kind === "epsilon" ? 1e-12 / g : 1e-9;
       assertAllClose(back.x0.data, pair.x0.data, tol, `${schedule.name} ${kind} x0 at t = 1`);

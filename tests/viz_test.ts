@@ -153,9 +153,9 @@ async function recordedTrajectory() {
   const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3, steps: 9 });
   const recorder = trajectoryRecorder(plan);
   const x0 = video({ frames: 8, batch: 2 }, new Float32Array(16).map((_, i) => Math.sin(i)));
-  const out = await sampleStaged(plan, cleanOracle(x0, { plan, target: "velocity" }), {
+  const out = await sampleStaged(plan, cleanOracle(x0, { plan, prediction: "velocity" }), {
     prediction: "velocity",
-    batch: 2,
+    start: { batch: 2 },
     ...recorder.hooks,
   });
   recorder.finish(out);

@@ -79,9 +79,7 @@ export async function runInference(
   const draw = (plan: StagePlan) =>
     sampleStaged(plan, modelPredict(model, plan), {
       prediction: "stage-velocity",
-      batch: s.batch,
-      height: config.height,
-      width: config.width,
+      start: { batch: s.batch, height: config.height, width: config.width },
       seed: 1,
     });
   for (const c of configs) await draw(c.plan); // warm-up: kernels and shapes

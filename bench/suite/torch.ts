@@ -105,9 +105,7 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
       const t0 = performance.now();
       await sampleStaged(plan, modelPredict(sampler, plan), {
         prediction: "stage-velocity",
-        batch: 8,
-        height: sampler.config.height,
-        width: sampler.config.width,
+        start: { batch: 8, height: sampler.config.height, width: sampler.config.width },
         seed: r,
       });
       draws.push(performance.now() - t0);

@@ -11,9 +11,9 @@ import {
   type DiffusionForm,
   drawSamples,
   planForTraining,
+  train,
   TRAIN_SMALL,
   type TrainConfig,
-  train,
   Trainer,
   trainSmallData,
   trainSmallModel,
@@ -143,7 +143,7 @@ export async function runTraining(
   const evaluate = async () => {
     const samples = await drawSamples(trainer.model, {
       plan,
-      prediction: trainer.target,
+      prediction: trainer.prediction,
       count: s.samples,
       seed: 90_001,
       keep: "none",

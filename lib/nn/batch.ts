@@ -65,7 +65,7 @@ export function scheduleFor(form: DiffusionForm): Schedule {
  * @param form `fm` or `ddim`
  * @returns the prediction kind the model learns
  */
-export function targetFor(form: DiffusionForm): PredictionKind {
+export function predictionFor(form: DiffusionForm): PredictionKind {
   return form === "fm" ? "stage-velocity" : "epsilon";
 }
 
@@ -90,7 +90,7 @@ export interface BatchSpec {
   /** The stage plan. */
   plan: StagePlan;
   /** The prediction kind learned. */
-  target: PredictionKind;
+  prediction: PredictionKind;
   /** Frame height, width and channels. */
   size: { height: number; width: number; channels: number };
 }
@@ -100,7 +100,7 @@ export interface BatchSpec {
  * `align`), a stage, a time per video, x_t on the stage path and the target (Algorithm 2).
  *
  * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
- * @param spec config, plan, target and frame size
+ * @param spec config, plan, prediction kind and frame size
  * @param draws `rng` for noise and times, `stageRng` for the stage (the trainer's generator; both
  *   are the same in training), or a fixed `stage` and a fixed time `t` for every video
  * @returns the stage-rate inputs and targets
@@ -110,7 +110,7 @@ export function prepareBatch(
   spec: BatchSpec,
   draws: { rng: Rng; stageRng?: Rng; stage?: Stage; t?: number },
 ): PreparedBatch {
-  const { config, plan, target } = spec;
+  const { config, plan, prediction } = spec;
   const { height, width, channels } = spec.size;
   const { frames } = config;
   const batch = x0.length / (frames * height * width * channels);
@@ -139,7 +139,7 @@ export function prepareBatch(
       plan,
       stage,
       t: tb,
-      target,
+      prediction,
     });
     xt.set(example.xt.data, b * size);
     out.set(example.target.data, b * size);

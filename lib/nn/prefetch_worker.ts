@@ -9,7 +9,13 @@
 /// <reference lib="deno.worker" />
 import type { Dataset } from "../data/generate.ts";
 import { Rng, type RngState } from "../video.ts";
-import { type BatchSpec, drawVideos, planForTraining, prepareBatch, targetFor } from "./batch.ts";
+import {
+  type BatchSpec,
+  drawVideos,
+  planForTraining,
+  predictionFor,
+  prepareBatch,
+} from "./batch.ts";
 import type { TrainConfig } from "./trainer.ts";
 
 /** The first message: everything the worker needs, once. */
@@ -58,7 +64,7 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
   const spec: BatchSpec = {
     config: init.config,
     plan,
-    target: targetFor(init.config.form),
+    prediction: predictionFor(init.config.form),
     size: init.size,
   };
   const dataset = { shape: init.shape, pixels: init.pixels };

@@ -48,10 +48,12 @@ export async function drawSamples(model: Denoiser, options: {
   const out = await sampleStaged(plan, modelPredict(model, plan), {
     prediction,
     solver: options.solver,
-    batch: count,
-    height: model.config.height,
-    width: model.config.width,
-    channels: model.config.channels,
+    start: {
+      batch: count,
+      height: model.config.height,
+      width: model.config.width,
+      channels: model.config.channels,
+    },
     seed,
     ...recorder.hooks,
   });

@@ -17,7 +17,7 @@ import type { PredictionKind, TimeDensity } from "../stagewise.ts";
 import type { DownMethod } from "../temporal.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, type Rng } from "../video.ts";
-import { planForTraining, prepareBatch, type PreparedBatch, targetFor } from "./batch.ts";
+import { planForTraining, predictionFor, prepareBatch, type PreparedBatch } from "./batch.ts";
 import { createDenoiser, type Denoiser } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 
@@ -28,10 +28,10 @@ export {
   type BatchSpec,
   drawVideos,
   planForTraining,
+  predictionFor,
   prepareBatch,
   type PreparedBatch,
   scheduleFor,
-  targetFor,
 } from "./batch.ts";
 
 /** Training hyper-parameters (stored in checkpoints). */
@@ -127,7 +127,7 @@ export class Trainer {
   /** The stage plan (its schedule and stages; its step counts are unused in training). */
   readonly plan: StagePlan;
   /** The prediction kind being learned. */
-  readonly target: PredictionKind;
+  readonly prediction: PredictionKind;
   /** Adam moments and EMA weights. */
   readonly state: OptimizerState;
   /** Steps taken so far. */
@@ -148,7 +148,7 @@ export class Trainer {
     this.rng = rng;
     this.step = 0;
     this.plan = planForTraining(config);
-    this.target = targetFor(config.form);
+    this.prediction = predictionFor(config.form);
     const size = model.params.count();
     this.state = {
       m: new Float32Array(size),
@@ -225,7 +225,7 @@ export class Trainer {
     return prepareBatch(x0, {
       config: this.config,
       plan: this.plan,
-      target: this.target,
+      prediction: this.prediction,
       size: { height, width, channels },
     }, {
       rng: options.rng ?? this.rng,
