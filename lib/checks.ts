@@ -5,6 +5,20 @@
  * @module
  */
 
+/**
+ * Bad input from a user (a flag, a file, a folder in use, a backend that is not installed), as
+ * opposed to a bug: programs print its message as one line and exit with code 2. The project's
+ * input errors (`UsageError`, `CheckpointError`, `DatasetFileError`, `LockedError`,
+ * `BackendUnavailableError`) extend it.
+ */
+export class InputError extends Error {
+  /** @param message what was wrong and what is allowed */
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
 /** Formats a value for an error message: numbers in full, arrays abbreviated, strings quoted. */
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);

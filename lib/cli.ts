@@ -4,10 +4,11 @@
  *
  * @module
  */
+import { InputError } from "./checks.ts";
 import { parseArgs } from "node:util";
 
 /** Bad input from the command line: printed as one line, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends InputError {
   /** @param message what was wrong and what is allowed */
   constructor(message: string) {
     super(message);
@@ -170,18 +171,17 @@ export function choiceFlag<T extends string>(
 }
 
 /**
- * The exit code and one-line message for an error that ends a task, or undefined for a bug (an
- * error that should show its stack). 2: the user's input (flags, paths, files, a folder in use);
- * 1: the environment (a full disk, a failing device, any other operating-system error).
+ * The exit code and one-line message for an error that ends a program, or undefined for a bug (an
+ * error that should show its stack and exit 1). 2: the user's input, an {@link InputError} (flags,
+ * files, a folder in use, a missing backend) or an operating-system error about a path the user
+ * gave; 1: the environment (a full disk, a failing device, any other operating-system error).
  *
  * @param error what was thrown
  * @returns the code and message, or undefined
  */
 export function exitFor(error: unknown): { code: 1 | 2; message: string } | undefined {
   const message = (error as Error)?.message ?? String(error);
-  if (error instanceof UsageError || error instanceof RangeError || isInputError(error)) {
-    return { code: 2, message };
-  }
+  if (error instanceof InputError) return { code: 2, message };
   for (const kind of PATH_ERRORS) {
     if (error instanceof Deno.errors[kind]) return { code: 2, message };
   }
@@ -203,10 +203,10 @@ const PATH_ERRORS = [
 ] as const;
 
 /**
- * Runs a task's main function: input errors print one line and exit 2, environment errors (a
- * full disk) one line and exit 1; anything else is a bug and prints its stack.
+ * Runs a program's main function: input errors print one line and exit 2, environment errors (a
+ * full disk) one line and exit 1; anything else is a bug and prints its stack (exit 1).
  *
- * @param main the task
+ * @param main the program
  */
 export async function runTask(main: () => Promise<number | void>): Promise<void> {
   try {
@@ -218,10 +218,4 @@ export async function runTask(main: () => Promise<number | void>): Promise<void>
     console.error(`error: ${exit.message.split("\n")[0]}`);
     Deno.exit(exit.code);
   }
-}
-
-function isInputError(error: unknown): boolean {
-  const name = (error as Error)?.name;
-  return name === "DatasetFileError" || name === "CheckpointError" ||
-    name === "BackendUnavailableError" || name === "LockedError";
 }

@@ -29,6 +29,7 @@
  * @module
  */
 
+export { InputError } from "./checks.ts";
 export * from "./video.ts";
 export * from "./schedule.ts";
 export * from "./temporal.ts";

@@ -19,6 +19,7 @@ import {
   writeDirAtomic,
 } from "../lib/data/mod.ts";
 import {
+  CheckpointError,
   createDenoiser,
   denoiserConfig,
   initBackend,
@@ -29,7 +30,7 @@ import {
   Trainer,
 } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
-import { exitFor, intFlag, numberFlag, parseFlags } from "../lib/cli.ts";
+import { exitFor, intFlag, numberFlag, parseFlags, UsageError } from "../lib/cli.ts";
 import { spawnTask, task, TINY } from "./task_helpers.ts";
 import { assertThrowsWith } from "./helpers.ts";
 
@@ -480,6 +481,10 @@ Deno.test("operating-system errors end a task with one line: 2 for a path given,
   }
   assert.equal(exitFor(underFile)?.code, 2);
   assert.equal(exitFor(new TypeError("a bug")), undefined, "a bug keeps its stack");
+  assert.equal(exitFor(new RangeError("a bug in lib")), undefined, "a RangeError is a bug too");
+  for (const input of [new UsageError("--x"), new CheckpointError("c"), new LockedError("l")]) {
+    assert.equal(exitFor(input)?.code, 2, `${input.name} is the user's input`);
+  }
   const dir = await Deno.makeTempDir();
   try {
     Deno.writeTextFileSync(`${dir}/f`, "x");

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { show } from "../checks.ts";
 
 const TEMPORARY = /^(.*)\.tmp-(\d+)-([a-z0-9]+)(\.old)?$/;
 
@@ -24,7 +25,7 @@ function splitPath(path: string): { dir: string; base: string } {
 function temporaryName(path: string): string {
   const { dir, base } = splitPath(path);
   if (base === "." || base === ".." || base === "") {
-    throw new Deno.errors.InvalidData(`cannot write to ${JSON.stringify(path)}: name a folder`);
+    throw new Deno.errors.InvalidData(`cannot write to ${show(path)}: name a folder`);
   }
   return `${dir}/${base}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }

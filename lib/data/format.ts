@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { InputError, show } from "../checks.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { crc32 } from "./checksum.ts";
 import { type Dataset, type DatasetParams, datasetParams } from "./generate.ts";
@@ -30,7 +31,7 @@ export const DATASET_FORMAT_VERSION = 2;
 const MAGIC = "TPDVIDEO";
 
 /** A dataset file that cannot be read, with the reason. */
-export class DatasetFileError extends Error {
+export class DatasetFileError extends InputError {
   /**
    * Creates the error.
    *
@@ -148,10 +149,10 @@ export function decodeDataset(
     return fail(`unreadable header (${(error as Error).message})`);
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    fail(`the header must be a JSON object; got ${JSON.stringify(header)}`);
+    fail(`the header must be a JSON object; got ${show(header)}`);
   }
   if (header.format !== "tpdiff-video") {
-    fail(`format must be "tpdiff-video"; got ${JSON.stringify(header.format)}`);
+    fail(`format must be "tpdiff-video"; got ${show(header.format)}`);
   }
   if (header.version !== DATASET_FORMAT_VERSION) {
     throw new DatasetFileError(
@@ -168,9 +169,7 @@ export function decodeDataset(
   const shape = [params.count, params.frames, params.height, params.width, 1];
   if (JSON.stringify(header.shape) !== JSON.stringify(shape)) {
     fail(
-      `shape ${JSON.stringify(header.shape)} does not match its parameters ${
-        JSON.stringify(shape)
-      }`,
+      `shape ${show(header.shape)} does not match its parameters ${show(shape)}`,
     );
   }
   const expect = options.expect ?? {};
@@ -189,13 +188,11 @@ export function decodeDataset(
   const readSection = (name: SectionName, dtype: Dtype, want: number[]) => {
     const s = sectionOf(name);
     if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset % 8 !== 0) {
-      fail(`section ${name} has offset ${JSON.stringify(s.offset)}; expected a multiple of 8`);
+      fail(`section ${name} has offset ${show(s.offset)}; expected a multiple of 8`);
     }
     if (s.dtype !== dtype || JSON.stringify(s.shape) !== JSON.stringify(want)) {
       fail(
-        `section ${name} must be ${dtype} ${JSON.stringify(want)}; got ${s.dtype} ${
-          JSON.stringify(s.shape)
-        }`,
+        `section ${name} must be ${dtype} ${show(want)}; got ${s.dtype} ${show(s.shape)}`,
       );
     }
     const size = want.reduce((a, b) => a * b, 1) * (dtype === "uint8" ? 1 : 4);
@@ -211,7 +208,7 @@ export function decodeDataset(
     if (crc32(copy) !== s.crc32) {
       fail(
         `section ${name} is corrupt: its CRC-32 is ${crc32(copy)}, the header records ${
-          JSON.stringify(s.crc32)
+          show(s.crc32)
         }`,
       );
     }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { show } from "../checks.ts";
 import { createRng, type Rng } from "../video.ts";
 
 /** The dataset generators. */
@@ -68,7 +69,7 @@ export function datasetParams(
   const { kind, count } = init;
   if (!DATASET_KINDS.includes(kind)) {
     throw new RangeError(
-      `dataset must be one of ${DATASET_KINDS.join(", ")}; got ${JSON.stringify(kind)}`,
+      `dataset must be one of ${DATASET_KINDS.join(", ")}; got ${show(kind)}`,
     );
   }
   const frames = init.frames ?? 16, height = init.height ?? 32, width = init.width ?? 32;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { InputError } from "../checks.ts";
 import { processAlive } from "./atomic.ts";
 
 /** How often a holder touches its lock file. */
@@ -16,7 +17,7 @@ export const LOCK_REFRESH_MS = 5_000;
 export const LOCK_STALE_MS = 30_000;
 
 /** Another live process holds the lock. */
-export class LockedError extends Error {
+export class LockedError extends InputError {
   /**
    * Creates the error.
    *

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { InputError, show } from "../checks.ts";
 import * as tf from "@tensorflow/tfjs";
 
 /** What `TFJS_BACKEND` or `--backend` may name. */
@@ -42,7 +43,7 @@ export interface BackendInfo extends BackendCapabilities {
 }
 
 /** Thrown when an opt-in backend is not installed or not available on this machine. */
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends InputError {
   /**
    * Creates the error.
    *
@@ -65,7 +66,7 @@ export function checkBackendRequest(value: unknown): BackendRequest {
     return value as BackendRequest;
   }
   throw new RangeError(
-    `backend must be one of ${BACKEND_REQUESTS.join(", ")}; got ${JSON.stringify(value)}`,
+    `backend must be one of ${BACKEND_REQUESTS.join(", ")}; got ${show(value)}`,
   );
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { show } from "../checks.ts";
 import { alignNoise } from "../align.ts";
 import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../schedule.ts";
 import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
@@ -56,7 +57,7 @@ export function planForTraining(
 export function scheduleFor(form: DiffusionForm): Schedule {
   if (form === "fm") return rectifiedFlow();
   if (form === "ddim") return vpSchedule({ beta: "linear" });
-  throw new RangeError(`form must be fm or ddim; got ${JSON.stringify(form)}`);
+  throw new RangeError(`form must be fm or ddim; got ${show(form)}`);
 }
 
 /**

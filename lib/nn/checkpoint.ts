@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { InputError, show } from "../checks.ts";
 import * as tf from "@tensorflow/tfjs";
 import { locateDir, writeDirAtomic } from "../data/atomic.ts";
 import { crc32 } from "../data/checksum.ts";
@@ -24,7 +25,7 @@ import { NonFiniteError, type OptimizerState, type TrainConfig, type Trainer } f
 export const CHECKPOINT_VERSION = 2;
 
 /** A checkpoint that cannot be loaded, with the reason. */
-export class CheckpointError extends Error {
+export class CheckpointError extends InputError {
   /**
    * Creates the error.
    *
@@ -106,7 +107,7 @@ export async function saveCheckpoint(
   const unknown = wanted.filter((g) => !GROUPS.includes(g));
   if (wanted.length === 0 || unknown.length > 0) {
     throw new CheckpointError(
-      `groups must be a non-empty subset of ${GROUPS.join(", ")}; got ${JSON.stringify(wanted)}`,
+      `groups must be a non-empty subset of ${GROUPS.join(", ")}; got ${show(wanted)}`,
     );
   }
   const groups: [Group, Map<string, Float32Array>][] = [];
@@ -258,7 +259,7 @@ async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
       if (want !== got) {
         fail(
           `tensors.bin is corrupt in group "${group}": its CRC-32 is ${got}, checkpoint.json records ${
-            JSON.stringify(want)
+            show(want)
           }`,
         );
       }
@@ -277,14 +278,14 @@ async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
 function validateManifest(m: CheckpointManifest, fail: (why: string) => never): void {
   const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
   const isInt = (v: unknown, min = 0) => Number.isInteger(v) && (v as number) >= min;
-  if (!isObject(m)) fail(`checkpoint.json must hold a JSON object; got ${JSON.stringify(m)}`);
+  if (!isObject(m)) fail(`checkpoint.json must hold a JSON object; got ${show(m)}`);
   if (m.format !== "tpdiff-checkpoint") {
-    fail(`format must be "tpdiff-checkpoint"; got ${JSON.stringify(m.format)}`);
+    fail(`format must be "tpdiff-checkpoint"; got ${show(m.format)}`);
   }
   if (m.version !== 1 && m.version !== CHECKPOINT_VERSION) {
     fail(
       `version ${
-        JSON.stringify(m.version)
+        show(m.version)
       } is not supported; this build reads versions 1 and ${CHECKPOINT_VERSION}`,
     );
   }
@@ -292,7 +293,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     if (!ok) {
       fail(
         `${name} must be ${allowed}; got ${
-          JSON.stringify(name.split(".").reduce((v: unknown, k) => (v as never)?.[k], m))
+          show(name.split(".").reduce((v: unknown, k) => (v as never)?.[k], m))
         }`,
       );
     }
@@ -372,7 +373,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     if (!ok) {
       fail(
         `tensors[${i}] must be { group: one of ${GROUPS.join(", ")}, name, shape, offset }; got ${
-          JSON.stringify(e)
+          show(e)
         }`,
       );
     }

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { show } from "../checks.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../video.ts";
 import {
@@ -107,7 +108,7 @@ export function denoiserConfig(
   const architecture = init.architecture ?? "unet";
   if (architecture !== "unet" && architecture !== "transformer") {
     throw new RangeError(
-      `architecture must be unet or transformer; got ${JSON.stringify(architecture)}`,
+      `architecture must be unet or transformer; got ${show(architecture)}`,
     );
   }
   const unet = architecture === "unet";
@@ -152,7 +153,7 @@ export function denoiserConfig(
   }
   for (const w of config.widths) {
     if (!Number.isInteger(w) || w < 4 || w % 4 !== 0) {
-      throw new RangeError(`widths must be multiples of 4; got ${JSON.stringify(config.widths)}`);
+      throw new RangeError(`widths must be multiples of 4; got ${show(config.widths)}`);
     }
   }
   if (!unet && config.widths[0] % config.heads !== 0) {

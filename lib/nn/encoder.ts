@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { show } from "../checks.ts";
 import { fromPixels } from "../data/generate.ts";
 import type { Rng } from "../video.ts";
 import { avgPool2, conv2d, silu } from "./layers.ts";
@@ -226,7 +227,7 @@ export function encoderFromJson(
 ): { encoder: VideoEncoder; manifest: EncoderManifest } {
   const manifest = JSON.parse(text) as EncoderManifest;
   if (manifest.format !== "tpdiff-encoder") {
-    throw new RangeError(`not an encoder file: format ${JSON.stringify(manifest.format)}`);
+    throw new RangeError(`not an encoder file: format ${show(manifest.format)}`);
   }
   const binary = atob(manifest.weights);
   const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));

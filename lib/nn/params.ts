@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { show } from "../checks.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../video.ts";
 
@@ -46,7 +47,9 @@ export class ParamStore {
    * @returns the variable
    */
   add(name: string, shape: number[], init: Init): tf.Variable {
-    if (this.variables.has(name)) throw new Error(`parameter ${name} is declared twice`);
+    if (this.variables.has(name)) {
+      throw new RangeError(`parameter ${show(name)} is declared twice; names must be unique`);
+    }
     const size = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
     if (init.kind === "ones") values.fill(1);
@@ -68,7 +71,11 @@ export class ParamStore {
    */
   get(name: string): tf.Variable {
     const v = this.variables.get(name);
-    if (v === undefined) throw new Error(`no parameter named ${name}`);
+    if (v === undefined) {
+      throw new RangeError(
+        `no parameter named ${show(name)}; the model has ${show([...this.variables.keys()])}`,
+      );
+    }
     return v;
   }
 
