@@ -78,7 +78,7 @@ for (const [name, config] of candidates) {
     await trainer.trainStep(toModelSpace(dataset, indices));
   }
   const ms = (performance.now() - start) / trainer.step;
-  const ema = trainer.emaModel(createRng(1));
+  const ema = await trainer.emaModel(createRng(1));
   const evaluator = new Trainer(train, ema, createRng(2));
   const loss = await evaluator.evaluate(heldOutX0);
   const mean = (loss[3] + loss[2] + loss[1]) / 3;

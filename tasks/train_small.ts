@@ -763,7 +763,7 @@ async function writeOutputs(
 ): Promise<void> {
   const { settings, runDir } = ctx;
   const { train, model: modelConfig } = settings;
-  const ema = trainer.emaModel(createRng(1));
+  const ema = await trainer.emaModel(createRng(1));
   const samples = await drawSamples(ema, {
     plan: planForTraining(train, ctx.sampleSteps),
     prediction: trainer.prediction,

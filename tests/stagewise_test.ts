@@ -232,6 +232,34 @@ Deno.test("recoverPair() inverts every target kind: (x̃₀, ε) from (x_t, pred
   }
 });
 
+Deno.test("every prediction kind converts to every other through (x̃₀, ε), exactly", () => {
+  // A model of kind A read as kind B: recover (x̃₀, ε) from A's output, then form B's. The result
+  // must equal B's own target of the same pair at every point, in every stage, for both schedules.
+  for (const schedule of SCHEDULES) {
+    const { plan, x0, fullNoise } = setup(schedule, 3, 12);
+    for (const stage of plan.stages) {
+      const { pair } = stageCase(x0, fullNoise, plan, stage);
+      for (const w of [0.2, 0.5, 0.9]) {
+        const t = stage.end + w * (stage.start - stage.end);
+        const xt = stagePoint(pair, { t, schedule });
+        const at = { stage, t, schedule };
+        for (const from of PREDICTION_KINDS) {
+          const output = stageTarget(pair, { prediction: from, ...at }).data;
+          const recovered = recoverPair(xt, output, { prediction: from, ...at });
+          for (const to of PREDICTION_KINDS) {
+            assertAllClose(
+              stageTarget(recovered, { prediction: to, ...at }).data,
+              stageTarget(pair, { prediction: to, ...at }).data,
+              1e-9,
+              `${schedule.name}, k = ${stage.k}, t = ${t.toFixed(3)}: ${from} → ${to}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
+
 Deno.test("predictionCoefficients(): v = γε − σx₀ and velocity = γ̇x₀ + σ̇ε", () => {
   const vp = vpSchedule({ beta: "cosine" }), stage = { start: 0.8, end: 0.2 };
   const c = vp.at(0.5);

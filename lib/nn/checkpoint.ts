@@ -118,7 +118,7 @@ export async function saveCheckpoint(
         weights.set(name, (await v.data()) as Float32Array);
       }
       groups.push([group, weights]);
-    } else groups.push([group, trainer.stateValues(group)]);
+    } else groups.push([group, await trainer.stateValues(group)]);
   }
   const tensors: TensorEntry[] = [];
   const chunks: Float32Array[] = [];

@@ -160,12 +160,12 @@ export class Trainer {
   /** Whether `state.ema` holds the EMA yet (it starts at the weights, read at the first step). */
   #emaReady = false;
 
-  /** Before the first step the EMA equals the weights (a synchronous read; not on webgpu). */
-  private ensureEma(): void {
+  /** Before the first step the EMA equals the weights (read asynchronously, as webgpu needs). */
+  private async ensureEma(): Promise<void> {
     if (this.#emaReady) return;
     let at = 0;
     for (const v of this.model.params.variables.values()) {
-      this.state.ema.set(v.dataSync() as Float32Array, at);
+      this.state.ema.set((await v.data()) as Float32Array, at);
       at += v.size;
     }
     this.#emaReady = true;
@@ -177,8 +177,8 @@ export class Trainer {
    * @param group `ema`, `adam.m` or `adam.v`
    * @returns the values by parameter name
    */
-  stateValues(group: StateGroup): Map<string, Float32Array> {
-    if (group === "ema") this.ensureEma();
+  async stateValues(group: StateGroup): Promise<Map<string, Float32Array>> {
+    if (group === "ema") await this.ensureEma();
     const flat = this.stateArray(group);
     const out = new Map<string, Float32Array>();
     let at = 0;
@@ -218,6 +218,8 @@ export class Trainer {
    * Prepares one batch with `lib`: alignment, stage, times, x_t and targets.
    *
    * @param x0 clean full-rate videos in model space, [batch, F, H, W, C]
+   * @param options `rng`: the generator of the noise, the times and the stage (default the
+   *   trainer's, which then advances; a caller's leaves it untouched); `stage` and `t` to fix them
    * @returns the stage-rate inputs and targets
    */
   prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage; t?: number } = {}): PreparedBatch {
@@ -229,7 +231,8 @@ export class Trainer {
       size: { height, width, channels },
     }, {
       rng: options.rng ?? this.rng,
-      stageRng: this.rng,
+      // A caller's generator draws the stage too, so that it leaves the trainer's untouched.
+      stageRng: options.rng ?? this.rng,
       stage: options.stage,
       t: options.t,
     });
@@ -313,8 +316,8 @@ export class Trainer {
    * @param rng a generator for the copy's (overwritten) initial weights
    * @returns the EMA model
    */
-  emaModel(rng: Rng): Denoiser {
-    this.ensureEma();
+  async emaModel(rng: Rng): Promise<Denoiser> {
+    await this.ensureEma();
     const copy = createDenoiser(this.model.config, rng);
     let at = 0;
     for (const v of copy.params.variables.values()) {

@@ -1,0 +1,38 @@
+/**
+ * The tiny model, training config and data shared by the model-layer test modules.
+ *
+ * @module
+ */
+import { type DenoiserConfig, denoiserConfig, type TrainConfig } from "../lib/nn/mod.ts";
+import { createRng } from "../lib/mod.ts";
+
+/** A tiny denoiser config on 16 × 16 frames (U-Net widths 8-16, or a 16-wide transformer). */
+export const tinyModel = (architecture: "unet" | "transformer" = "unet"): DenoiserConfig =>
+  denoiserConfig({
+    architecture,
+    height: 16,
+    width: 16,
+    widths: architecture === "unet" ? [8, 16] : [16],
+    patch: 4,
+    depth: 1,
+  });
+
+/** A tiny 3-stage training config over 8 frames, batch 2, without clipping. */
+export const tinyTrain: TrainConfig = {
+  mode: "pyramid",
+  form: "fm",
+  stages: 3,
+  frames: 8,
+  batch: 2,
+  steps: 100,
+  learningRate: 1e-3,
+  warmup: 0,
+  clip: 1e9,
+  emaDecay: 0.9,
+  align: true,
+};
+
+/** `batch` smooth random videos of 8 × 16 × 16 in (−1, 1), from a seed. */
+export function tinyData(batch: number, seed: number): Float32Array {
+  return createRng(seed).fillNormal(new Float32Array(batch * 8 * 16 * 16)).map((v) => Math.tanh(v));
+}
