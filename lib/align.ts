@@ -12,13 +12,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { alignNoise } from "./align.ts";
  * import { createRng, gaussianVideo } from "./video.ts";
  * const rng = createRng(3);
  * const x = gaussianVideo({ batch: 8, frames: 4, height: 2, width: 2 }, rng);
  * const eps = gaussianVideo({ batch: 8, frames: 4, height: 2, width: 2 }, rng);
  * const { noise, permutation, cost } = alignNoise(x, eps);
- * console.assert(cost.aligned <= cost.identity);
+ * assert.ok(cost.aligned <= cost.identity); // never worse than the given pairing
+ * assert.deepEqual([...permutation].sort(), [0, 1, 2, 3, 4, 5, 6, 7]); // a permutation
+ * assert.equal(noise.data.length, eps.data.length);
  * ```
  *
  * @module
@@ -139,6 +142,14 @@ function pairwiseDot(x: VideoData, e: VideoData, n: number, d: number): Float64A
  * An exact minimum-cost perfect matching of a square cost matrix: the shortest augmenting path
  * method of Jonker and Volgenant in the form of Crouse (2016), the algorithm behind SciPy's
  * `linear_sum_assignment`. O(n³) in the worst case.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linearAssignment } from "./align.ts";
+ * // Row i takes column a[i]; the cheapest total here is 1 + 2 = 3 (the identity costs 4 + 3).
+ * assert.deepEqual([...linearAssignment([4, 1, 2, 3], 2)], [1, 0]);
+ * ```
  *
  * @param cost row-major n×n costs (finite)
  * @param n the number of rows and columns

@@ -12,7 +12,11 @@
  * `BackendUnavailableError`) extend it.
  */
 export class InputError extends Error {
-  /** @param message what was wrong and what is allowed */
+  /**
+   * Creates the error.
+   *
+   * @param message what was wrong and what is allowed
+   */
   constructor(message: string) {
     super(message);
     this.name = "InputError";

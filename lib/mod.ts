@@ -16,14 +16,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gaussianOracle, rectifiedFlow, sampleStaged, speedupBound, stagePlan } from "./mod.ts";
  *
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3, steps: 12 });
- * console.log(speedupBound(plan).toFixed(3)); // "1.714"
+ * assert.equal(speedupBound(plan).toFixed(3), "1.714"); // 12/7: stages at 2, 4 and 8 frames
  * const covariance = new Float64Array(64).map((_, i) => 0.9 ** Math.abs((i % 8) - Math.floor(i / 8)));
  * const predict = gaussianOracle({ mean: new Float64Array(8), covariance, plan, prediction: "velocity" });
  * const videos = await sampleStaged(plan, predict, { prediction: "velocity", start: { batch: 4 }, seed: 1 });
- * console.log(videos.frames); // 8
+ * assert.equal(videos.frames, 8); // sampled at 2, then 4, then 8 frames
+ * assert.equal(videos.data.length, 4 * 8);
  * ```
  *
  * @module

@@ -12,6 +12,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gaussianOracle } from "./oracle.ts";
  * import { stagePlan } from "./pyramid.ts";
  * import { rectifiedFlow } from "./schedule.ts";
@@ -20,6 +21,7 @@
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: F, stages: 2, steps: 8 });
  * const predict = gaussianOracle({ mean: new Float64Array(F), covariance: cov, plan, prediction: "velocity" });
  * const x = await sampleStaged(plan, predict, { prediction: "velocity", start: { batch: 16, precision: "float64" } });
+ * assert.equal(x.batch * x.frames, 16 * F); // 16 draws of the prior, full rate
  * ```
  *
  * @module
@@ -260,6 +262,21 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
  * effective noise ε = (x_t − signal_t(x₀))/σ_t off the current point and returns the target of the
  * path through (x₀, ε). Any staged sampler driven by it returns x₀ exactly at e₁ = 0, whatever the
  * noise draws (tpdiff-math.md §4 item 8). Needs σ_t > 0 where it is evaluated.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cleanOracle } from "./oracle.ts";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { sampleStaged } from "./samplers.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { maxAbsDiff, video } from "./video.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 4, stages: 2, steps: 4 });
+ * const x0 = video({ frames: 4 }, new Float64Array([0.1, 0.4, -0.2, 0.3]));
+ * const predict = cleanOracle(x0, { plan, prediction: "velocity" });
+ * const out = await sampleStaged(plan, predict, { prediction: "velocity", start: { precision: "float64" } });
+ * assert.ok(maxAbsDiff(out, x0) < 1e-9); // the exact per-sample targets lead back to x₀
+ * ```
  *
  * @param x0 the full-rate clean videos, one per sample of the batch that will be drawn
  * @param options the plan and the prediction kind to return

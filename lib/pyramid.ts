@@ -10,11 +10,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stagePlan } from "./pyramid.ts";
  * import { rectifiedFlow } from "./schedule.ts";
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 16, stages: 3, steps: 30 });
- * console.log(plan.stages.map((s) => [s.k, s.frames, s.start.toFixed(4), s.end.toFixed(4)]));
- * // [[3, 4, "1.0000", "0.6667"], [2, 8, "0.7388", "0.3333"], [1, 16, "0.4142", "0.0000"]]
+ * assert.deepEqual(plan.stages.map((s) => [s.k, s.frames, s.start.toFixed(4), s.end.toFixed(4)]), [
+ *   [3, 4, "1.0000", "0.6667"],
+ *   [2, 8, "0.7388", "0.3333"],
+ *   [1, 16, "0.4142", "0.0000"],
+ * ]);
  * ```
  *
  * @module
@@ -123,6 +127,15 @@ export function splitSteps(total: number, weights: number[]): number[] {
  * SNR(s) = SNR(end) / r, i.e. λ(s) = λ(end) − ½ ln r (tpdiff-math.md §1.9). For rectified flow and
  * r = 2 this is s = √2·e / (1 − e + √2·e).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { correctedStart } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * // SNR(s) = SNR(e)/2: ((1 − s)/s)² = 1/2 at e = 1/2, so s = 2 − √2.
+ * assert.ok(Math.abs(correctedStart(rectifiedFlow(), 0.5) - (2 - Math.SQRT2)) < 1e-12);
+ * ```
+ *
  * @param schedule the noise schedule
  * @param end the end time of the coarser stage
  * @param options `groupSize` r, the copies each coarse element makes (2 temporal (default), 4
@@ -141,6 +154,16 @@ export function correctedStart(
 /**
  * Builds a stage plan (see the module doc). Throws with a clear message for K < 1, frame counts
  * that do not divide the strides, boundaries out of order or outside (0, 1), and bad step counts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 16, stages: 3, steps: 30 });
+ * assert.deepEqual(plan.stages.map((s) => [s.k, s.frames, s.steps]), [[3, 4, 10], [2, 8, 10], [1, 16, 10]]);
+ * assert.deepEqual([plan.stages[0].start, plan.stages[2].end], [1, 0]);
+ * ```
  *
  * @param options schedule, frames, stages, steps, boundaries, layout, Down method
  * @returns the plan, stages in run order
@@ -262,6 +285,15 @@ export function stageTimes(stage: Stage): number[] {
  * Σ_k n_k (F_k/F)^p / Σ_k n_k, where p is the per-frame cost exponent (1: frame-linear network,
  * 2: full temporal attention). Uniform 3-stage TPDiff: 7/12 for p = 1, 21/48 for p = 2.
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { costFraction, stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 16, stages: 3, steps: 30 });
+ * assert.ok(Math.abs(costFraction(plan) - 7 / 12) < 1e-12); // (1/4 + 1/2 + 1)/3
+ * ```
+ *
  * @param plan the stage plan
  * @param exponent p (default 1)
  */
@@ -275,7 +307,16 @@ export function costFraction(plan: StagePlan, exponent = 1): number {
   return cost / steps;
 }
 
-/** The speed-up bound 1 / {@link costFraction} (12/7 ≈ 1.714 for uniform K = 3, p = 1). */
+/** The speed-up bound 1 / {@link costFraction} (12/7 ≈ 1.714 for uniform K = 3, p = 1). *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { speedupBound, stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 2, steps: 8 });
+ * assert.ok(Math.abs(speedupBound(plan) - 4 / 3) < 1e-12); // 1 / ((1/2 + 1)/2)
+ * ```
+ */
 export function speedupBound(plan: StagePlan, exponent = 1): number {
   return 1 / costFraction(plan, exponent);
 }

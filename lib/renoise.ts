@@ -19,10 +19,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rectifiedFlow } from "./schedule.ts";
  * import { transitionCoefficients } from "./renoise.ts";
  * const t = transitionCoefficients(rectifiedFlow(), { from: 1 / 3, to: Math.SQRT2 - 1 });
- * console.log(t.c.toFixed(8), t.alpha.toFixed(8)); // 0.87867966 0.29289322
+ * assert.deepEqual([t.c.toFixed(8), t.alpha.toFixed(8)], ["0.87867966", "0.29289322"]);
  * ```
  *
  * @module
@@ -137,6 +138,17 @@ export interface RenoiseOptions extends TransitionOptions {
 /**
  * Renoises the end of a stage into the start of the next: x̂_s = c·Up(x̂_e) + w with group noise
  * w = σ_s (z − β z̄ 1) (see the module doc). Nothing is random beyond `noise`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renoise } from "./renoise.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { createRng, video } from "./video.ts";
+ * const end = video({ frames: 2 }, new Float64Array([0.3, -0.1]));
+ * const start = renoise(end, { schedule: rectifiedFlow(), from: 0.5, to: 2 - Math.SQRT2, noise: createRng(1) });
+ * assert.equal(start.frames, 4); // upsampled ×2 along time, then renoised
+ * ```
  *
  * @param x x̂_e, the end point of the coarser stage
  * @param options schedule, from, to, noise, axis, layout, coefficient

@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rectifiedFlow } from "./schedule.ts";
  * import { stagePlan } from "./pyramid.ts";
  * import { sampleStaged } from "./samplers.ts";
@@ -24,7 +25,8 @@
  *   start: { batch: 2 },
  *   seed: 1,
  * });
- * console.log(x.frames); // 8
+ * assert.equal(x.frames, 8);
+ * assert.ok(x.data.every((v) => Math.abs(v) < 1e-6)); // every draw reaches the data at 0
  * ```
  *
  * @module
@@ -197,6 +199,25 @@ export interface SampleOptions {
 /**
  * Draws videos with a stage plan and a model: stage by stage from noise to data, renoising at
  * every transition. Returns full-rate videos at t = e₁ = 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { sampleStaged } from "./samplers.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 4, stages: 2, steps: 6 });
+ * const frames: number[] = [];
+ * // A velocity model of data concentrated at 0: v = ε − x₀ = x/t.
+ * const x = await sampleStaged(plan, (x, t) => x.data.map((v) => v / t), {
+ *   prediction: "velocity",
+ *   solver: "euler",
+ *   start: { batch: 3 },
+ *   onStep: ({ x }) => void frames.push(x.frames),
+ * });
+ * assert.deepEqual(frames, [2, 2, 2, 4, 4, 4]);
+ * assert.ok(x.data.every((v) => Math.abs(v) < 1e-6));
+ * ```
  *
  * @param plan the stage plan (K = 1 is vanilla sampling)
  * @param predict the model callback

@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rectifiedFlow } from "./schedule.ts";
  * const rf = rectifiedFlow();
- * console.log(rf.at(0.25)); // { t: 0.25, gamma: 0.75, sigma: 0.25, dGamma: -1, dSigma: 1 }
- * console.log(rf.tOfLambda(rf.lambda(0.25))); // 0.25 (to rounding)
+ * assert.deepEqual(rf.at(0.25), { t: 0.25, gamma: 0.75, sigma: 0.25, dGamma: -1, dSigma: 1 });
+ * assert.ok(Math.abs(rf.tOfLambda(rf.lambda(0.25)) - 0.25) < 1e-12);
  * ```
  *
  * @module
@@ -166,6 +167,14 @@ function invertDecreasing(f: (t: number) => number, y: number): number {
  * Rectified flow / flow matching: γ = 1 − t, σ = t (TPDiff Eq. 4), λ = ln((1 − t)/t) and
  * t(λ) = 1 / (1 + e^λ).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const rf = rectifiedFlow();
+ * assert.deepEqual([rf.gamma(0.25), rf.sigma(0.25)], [0.75, 0.25]); // x_t = (1 − t)x₀ + tε
+ * ```
+ *
  * @returns the schedule
  */
 export function rectifiedFlow(): Schedule {
@@ -209,6 +218,14 @@ export interface VpScheduleOptions {
  * Continuous forms (T = `timesteps`): linear log ᾱ = −T(β₀t + ½(β₁ − β₀)t²); scaled-linear
  * log ᾱ = −T((a + (b − a)t)³ − a³)/(3(b − a)) with a = √β₀, b = √β₁; cosine
  * ᾱ = cos²(((t + s)/(1 + s))·π/2) / cos²((s/(1 + s))·π/2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { vpSchedule } from "./schedule.ts";
+ * const vp = vpSchedule({ beta: "cosine" });
+ * for (const t of [0.1, 0.5, 0.9]) assert.ok(Math.abs(vp.gamma(t) ** 2 + vp.sigma(t) ** 2 - 1) < 1e-12);
+ * ```
  *
  * @param options the β family and its parameters
  * @returns the schedule
@@ -368,6 +385,14 @@ function discreteVp(beta: BetaSchedule, T: number, b0: number, b1: number, s: nu
  * The timestep shift used by SD3-style flow models: time is warped by
  * ψ(t) = s·t / (1 + (s − 1)·t), so that for rectified flow σ'(t) = sσ / (1 + (s − 1)σ).
  * `s > 1` spends more of [0, 1] at high noise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rectifiedFlow, shiftSchedule } from "./schedule.ts";
+ * const shifted = shiftSchedule(rectifiedFlow(), 3);
+ * assert.ok(Math.abs(shifted.sigma(0.5) - 0.75) < 1e-12); // t ↦ 3t/(1 + 2t): more time at high noise
+ * ```
  *
  * @param base the schedule to warp
  * @param shift s > 0 (1 is the identity)

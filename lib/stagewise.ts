@@ -14,7 +14,8 @@
  *
  * @example
  * ```ts
- * import { createRng, gaussianVideo } from "./video.ts";
+ * import assert from "node:assert/strict";
+ * import { createRng, gaussianVideo, maxAbsDiff } from "./video.ts";
  * import { rectifiedFlow } from "./schedule.ts";
  * import { stageByIndex, stagePlan } from "./pyramid.ts";
  * import { stageEndpoints, stageNoise, solveStagePair, stagePoint } from "./stagewise.ts";
@@ -25,7 +26,8 @@
  * const noise = stageNoise(gaussianVideo({ frames: 8 }, rng, "float64"), { plan, stage });
  * const endpoints = stageEndpoints(x0, noise, { plan, stage });
  * const pair = solveStagePair(endpoints, { stage, schedule: plan.schedule });
- * const back = stagePoint(pair, { t: stage.end, schedule: plan.schedule }); // equals endpoints.end
+ * const back = stagePoint(pair, { t: stage.end, schedule: plan.schedule });
+ * assert.ok(maxAbsDiff(back, endpoints.end) < 1e-12); // the path ends where it should
  * ```
  *
  * @module
@@ -225,6 +227,23 @@ export function stagePairClosedForm<D extends VideoData>(
 /**
  * The point of the stage path at time t (Eq. 10): x_t = γ_t x̃₀,k + σ_t ε_k.
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { solveStagePair, stageEndpoints, stagePoint } from "./stagewise.ts";
+ * import { maxAbsDiff, video } from "./video.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 4, stages: 2 });
+ * const stage = plan.stages[1], schedule = plan.schedule; // k = 1, full rate
+ * const x0 = video({ frames: 4 }, new Float64Array([0, 1, 2, 3]));
+ * const eps = video({ frames: 4 }, new Float64Array([0.5, -0.5, 1, -1]));
+ * const ends = stageEndpoints(x0, eps, { plan, stage });
+ * const pair = solveStagePair(ends, { stage, schedule });
+ * assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.start, schedule }), ends.start) < 1e-12);
+ * assert.ok(maxAbsDiff(stagePoint(pair, { t: stage.end, schedule }), ends.end) < 1e-12);
+ * ```
+ *
  * @param pair the stage pair
  * @param options t in [e_k, s_k] and the schedule
  */
@@ -309,6 +328,27 @@ export function stageTarget<D extends VideoData>(
  * [γ σ; a b]·[x̃₀; ε] = [x_t; prediction]. Throws where the kind carries no information to do so
  * (ε-prediction where γ_t = 0, x₀-prediction where σ_t = 0).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { recoverPair, stagePoint, stageTarget } from "./stagewise.ts";
+ * import { maxAbsDiff, video } from "./video.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 2, stages: 1 });
+ * const stage = plan.stages[0], schedule = plan.schedule, t = 0.3;
+ * const pair = {
+ *   x0: video({ frames: 2 }, new Float64Array([1, -1])),
+ *   epsilon: video({ frames: 2 }, new Float64Array([0.2, 0.7])),
+ * };
+ * const xt = stagePoint(pair, { t, schedule });
+ * for (const prediction of ["velocity", "epsilon", "x0", "v"] as const) {
+ *   const output = stageTarget(pair, { prediction, stage, t, schedule }).data;
+ *   const back = recoverPair(xt, output, { prediction, stage, t, schedule });
+ *   assert.ok(maxAbsDiff(back.x0, pair.x0) < 1e-12, prediction);
+ * }
+ * ```
+ *
  * @param x the current point x_t
  * @param output the model output at (x, t)
  * @param options the prediction kind of `output`, the stage, the time and the schedule
@@ -362,6 +402,24 @@ export interface TrainingExample<D extends VideoData = VideoData> {
 /**
  * Algorithm 2 of TPDiff, steps 4–6, for one batch: derive stage noise from (aligned) full-rate
  * noise, build the endpoints, and return x_t and the target at time t.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * import { solveStagePair, stageEndpoints, trainingExample } from "./stagewise.ts";
+ * import { combine, maxAbsDiff, video } from "./video.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 4, stages: 2 });
+ * const stage = plan.stages[1];
+ * const x0 = video({ frames: 4 }, new Float64Array([0, 1, 2, 3]));
+ * const eps = video({ frames: 4 }, new Float64Array([0.5, -0.5, 1, -1]));
+ * const ex = trainingExample(x0, eps, { plan, stage, t: 0.2, prediction: "stage-velocity" });
+ * // Eq. 13: the stage velocity is the constant x̂_s − x̂_e along the whole stage path.
+ * const ends = stageEndpoints(x0, eps, { plan, stage });
+ * assert.ok(maxAbsDiff(ex.target, combine(1, ends.start, -1, ends.end)) < 1e-12);
+ * assert.ok(solveStagePair(ends, { stage, schedule: plan.schedule }) !== undefined);
+ * ```
  *
  * @param x0 full-rate clean videos
  * @param fullNoise full-rate noise (already aligned, if alignment is on)

@@ -13,10 +13,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { temporalDown, temporalUp } from "./temporal.ts";
  * import { video } from "./video.ts";
  * const x = video({ frames: 4 }, new Float64Array([0, 1, 2, 3]));
- * console.log(temporalUp(temporalDown(x)).data); // Float64Array [0, 0, 2, 2]
+ * assert.deepEqual([...temporalUp(temporalDown(x)).data], [0, 0, 2, 2]);
  * ```
  *
  * @module
@@ -205,6 +206,15 @@ function upOnce<D extends VideoData>(x: Video<D>, layout: FrameLayout, method: U
 /**
  * `D_k`: the video at stage-k frame rate, `Down₂` applied k − 1 times (D₁ = id).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { downToStage } from "./temporal.ts";
+ * import { video } from "./video.ts";
+ * const x = video({ frames: 8 }, new Float64Array([0, 1, 2, 3, 4, 5, 6, 7]));
+ * assert.deepEqual([...downToStage(x, 3).data], [0, 4]); // D₃ keeps every 4th frame
+ * ```
+ *
  * @param x the full-rate video
  * @param k the stage, 1 = full rate
  * @param options layout, Down method, and `noise` (see {@link temporalDown})
@@ -229,6 +239,15 @@ export function downToStage<D extends VideoData>(
  * stage (`k = stages`) there is no level K + 1 and `U_K := D_K` (tpdiff-math.md §1.4, §5.3), which
  * makes K = 1 exactly vanilla diffusion.
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { upFromCoarser } from "./temporal.ts";
+ * import { video } from "./video.ts";
+ * const x = video({ frames: 4 }, new Float64Array([0, 1, 2, 3]));
+ * assert.deepEqual([...upFromCoarser(x, 1, { stages: 2 }).data], [0, 0, 2, 2]); // U₁ = Up(D₂ x)
+ * ```
+ *
  * @param x the full-rate video
  * @param k the stage
  * @param options the number of stages K, the layout and the Down method
@@ -247,6 +266,15 @@ export function upFromCoarser<D extends VideoData>(
 /**
  * `Δ_k = D_k(x) − U_k(x)`: the temporal detail that stage k adds (zero for a static video).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stageDetail } from "./temporal.ts";
+ * import { video } from "./video.ts";
+ * const x = video({ frames: 4 }, new Float64Array([0, 1, 2, 3]));
+ * assert.deepEqual([...stageDetail(x, 1, { stages: 2 }).data], [0, 1, 0, 1]); // D₁x − U₁x
+ * ```
+ *
  * @param x the full-rate video
  * @param k the stage
  * @param options the number of stages K, the layout and the Down method
@@ -264,6 +292,13 @@ export function stageDetail<D extends VideoData>(
 /**
  * Positions of stage-k frames on the full-rate frame grid: j·2^{k−1} (both layouts). A network
  * that embeds these keeps each physical frame at the same temporal position in every stage.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { framePositions } from "./temporal.ts";
+ * assert.deepEqual(framePositions(16, 3), [0, 4, 8, 12]);
+ * ```
  */
 export function framePositions(
   frames: number,

@@ -101,6 +101,7 @@ export interface RecorderOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cleanOracle, rectifiedFlow, sampleStaged, stagePlan, trajectoryRecorder, video } from "./mod.ts";
  *
  * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3, steps: 6 });
@@ -111,7 +112,9 @@ export interface RecorderOptions {
  *   ...recorder.hooks,
  * });
  * recorder.finish(out);
- * console.log(recorder.trajectory.steps.length, recorder.trajectory.jumps.length); // 6 2
+ * assert.equal(recorder.trajectory.steps.length, 6); // 2 steps in each of 3 stages
+ * assert.equal(recorder.trajectory.jumps.length, 2); // 2 transitions
+ * assert.deepEqual(recorder.trajectory.snapshots.map((s) => s.kind), ["stage-end", "stage-end", "final"]);
  * ```
  *
  * @param plan the plan being sampled

@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRng, gaussianVideo } from "./video.ts";
  * const noise = gaussianVideo({ batch: 2, frames: 8, height: 4, width: 4 }, createRng(7));
- * console.log(noise.data.length); // 2 * 8 * 4 * 4 = 256
+ * assert.equal(noise.data.length, 2 * 8 * 4 * 4);
+ * assert.ok(noise.data instanceof Float32Array);
  * ```
  *
  * @module
@@ -336,9 +338,10 @@ function rotl(x: number, k: number): number {
  * @returns the generator
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRng } from "./video.ts";
- * const a = createRng(1).normal(), b = createRng(1).normal();
- * console.assert(a === b);
+ * assert.equal(createRng(1).normal(), createRng(1).normal()); // equal seeds, equal streams
+ * assert.notEqual(createRng("a").normal(), createRng("b").normal());
  * ```
  */
 export function createRng(seed: number | string): Rng {
@@ -352,6 +355,16 @@ export function createRng(seed: number | string): Rng {
 
 /**
  * A video of independent standard normal entries.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createRng, gaussianVideo } from "./video.ts";
+ * const x = gaussianVideo({ batch: 4096, frames: 2 }, createRng(3), "float64");
+ * let mean = 0;
+ * for (const v of x.data) mean += v / x.data.length;
+ * assert.ok(Math.abs(mean) < 0.05); // N(0, 1) draws
+ * ```
  *
  * @param init the shape
  * @param rng the generator to draw from

@@ -29,8 +29,9 @@ const TABLE = (() => {
  * @returns the checksum, e.g. `"cbf43926"` for the ASCII text `123456789`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32 } from "./checksum.ts";
- * console.assert(crc32(new TextEncoder().encode("123456789")) === "cbf43926");
+ * assert.equal(crc32(new TextEncoder().encode("123456789")), "cbf43926"); // the standard check value
  * ```
  */
 export function crc32(bytes: ArrayBufferView): string {
