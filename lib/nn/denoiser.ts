@@ -22,8 +22,11 @@ import { show } from "../checks.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../video.ts";
 import {
+  addConv,
+  addDense,
+  applyConv,
+  applyDense,
   avgPool2,
-  conv2d,
   fromPatches,
   groupNormSilu,
   silu,
@@ -177,25 +180,6 @@ export function createDenoiser(config: DenoiserConfig, rng: Rng): Denoiser {
 
 // ---- shared pieces -------------------------------------------------------------------------
 
-function dense(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
-  const shape = x.shape;
-  const flat = tf.matMul(
-    tf.reshape(x, [-1, shape[shape.length - 1]]) as tf.Tensor2D,
-    w as tf.Tensor2D,
-  );
-  const out = b === undefined ? flat : tf.add(flat, b);
-  return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
-}
-
-function addDense(p: ParamStore, name: string, fanIn: number, fanOut: number, zero = false): void {
-  p.add(`${name}.w`, [fanIn, fanOut], zero ? { kind: "zeros" } : { kind: "he", fanIn });
-  p.add(`${name}.b`, [fanOut], { kind: "zeros" });
-}
-
-function applyDense(p: ParamStore, name: string, x: tf.Tensor): tf.Tensor {
-  return dense(x, p.get(`${name}.w`), p.get(`${name}.b`));
-}
-
 function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [number, number] {
   const [b, f, h, w, ch] = x.shape;
   if (x.rank !== 5 || h !== config.height || w !== config.width || ch !== config.channels) {
@@ -244,27 +228,6 @@ function conditioningVector(p: ParamStore, c: Conditioning, b: number, f: number
 
 // ---- (2+1)D U-Net ----------------------------------------------------------------------------
 
-function addConv(
-  p: ParamStore,
-  name: string,
-  kh: number,
-  kw: number,
-  cin: number,
-  cout: number,
-  zero = false,
-): void {
-  p.add(
-    `${name}.w`,
-    [kh, kw, cin, cout],
-    zero ? { kind: "zeros" } : { kind: "he", fanIn: kh * kw * cin },
-  );
-  p.add(`${name}.b`, [cout], { kind: "zeros" });
-}
-
-function applyConv(p: ParamStore, name: string, x: tf.Tensor4D): tf.Tensor4D {
-  return tf.add(conv2d(x, p.get(`${name}.w`) as tf.Tensor4D), p.get(`${name}.b`));
-}
-
 function groupsFor(c: number): number {
   return c % 8 === 0 ? 8 : 4;
 }
@@ -274,13 +237,13 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
   const { widths, patch, channels, embedding } = config;
   const pc = patch * patch * channels;
   addConditioning(p, config);
-  addConv(p, "stem", 3, 3, pc, widths[0]);
+  addConv(p, "stem", [3, 3], [pc, widths[0]]);
   const attends = (level: number) => level >= widths.length - config.temporalAttention;
   const addBlock = (name: string, c: number, level: number) => {
-    addConv(p, `${name}.spatial1`, 3, 3, c, c);
+    addConv(p, `${name}.spatial1`, [3, 3], [c, c]);
     addDense(p, `${name}.cond`, embedding, c);
-    addConv(p, `${name}.spatial2`, 3, 3, c, c, true);
-    addConv(p, `${name}.temporal`, config.temporalKernel, 1, c, c, true);
+    addConv(p, `${name}.spatial2`, [3, 3], [c, c], true);
+    addConv(p, `${name}.temporal`, [config.temporalKernel, 1], [c, c], true);
     if (attends(level)) {
       for (const part of ["q", "k", "v"]) addDense(p, `${name}.attention.${part}`, c, c);
       addDense(p, `${name}.attention.proj`, c, c, true);
@@ -295,7 +258,7 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
     addDense(p, `up${i}.from`, widths[i + 1], widths[i]);
     addBlock(`up${i}`, widths[i], i);
   }
-  addConv(p, "out", 3, 3, widths[0], pc, true);
+  addConv(p, "out", [3, 3], [widths[0], pc], true);
   addDense(p, "skip", embedding, 1, true);
 
   /** Self-attention across the f frames of every pixel (4 heads), added to x. */

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { show } from "../checks.ts";
 import { fromPixels } from "../data/generate.ts";
 import type { Rng } from "../video.ts";
-import { avgPool2, conv2d, silu } from "./layers.ts";
+import { addConv, addDense, applyConv, applyDense, avgPool2, silu } from "./layers.ts";
 import { ParamStore, valuesInOrder } from "./params.ts";
 
 /** Features per video. */
@@ -64,18 +64,12 @@ export function createEncoder(config: EncoderConfig, rng: Rng): VideoEncoder {
   const p = new ParamStore(rng);
   let cin = 1;
   WIDTHS.forEach((c, i) => {
-    p.add(`conv${i}.w`, [3, 3, cin, c], { kind: "he", fanIn: 9 * cin });
-    p.add(`conv${i}.b`, [c], { kind: "zeros" });
+    addConv(p, `conv${i}`, [3, 3], [cin, c]);
     cin = c;
   });
   const flat = (height / 8) * (width / 8) * WIDTHS[2];
-  p.add("frame.w", [flat, FRAME_FEATURES], { kind: "he", fanIn: flat });
-  p.add("frame.b", [FRAME_FEATURES], { kind: "zeros" });
-  p.add("video.w", [4 * FRAME_FEATURES, ENCODER_FEATURES], {
-    kind: "he",
-    fanIn: 4 * FRAME_FEATURES,
-  });
-  p.add("video.b", [ENCODER_FEATURES], { kind: "zeros" });
+  addDense(p, "frame", flat, FRAME_FEATURES);
+  addDense(p, "video", 4 * FRAME_FEATURES, ENCODER_FEATURES);
   p.add("heads.w", [ENCODER_FEATURES, ENCODER_HEADS.length], {
     kind: "normal",
     std: 1 / Math.sqrt(ENCODER_FEATURES),
@@ -92,17 +86,10 @@ export function createEncoder(config: EncoderConfig, rng: Rng): VideoEncoder {
       }
       let y = tf.reshape(x, [b * f, h, w, 1]) as tf.Tensor4D;
       WIDTHS.forEach((_, i) => {
-        y = avgPool2(
-          silu(tf.add(conv2d(y, p.get(`conv${i}.w`) as tf.Tensor4D), p.get(`conv${i}.b`))),
-        );
+        y = avgPool2(silu(applyConv(p, `conv${i}`, y)));
       });
       const perFrame = tf.reshape(
-        silu(
-          tf.add(
-            tf.matMul(tf.reshape(y, [b * f, flat]), p.get("frame.w") as tf.Tensor2D),
-            p.get("frame.b"),
-          ),
-        ),
+        silu(applyDense(p, "frame", tf.reshape(y, [b * f, flat]))),
         [b, f, FRAME_FEATURES],
       );
       const first = tf.sub(
@@ -120,14 +107,10 @@ export function createEncoder(config: EncoderConfig, rng: Rng): VideoEncoder {
         tf.mean(tf.abs(first), 1),
         tf.mean(tf.abs(second), 1),
       ], 1);
-      return silu(
-        tf.add(tf.matMul(pooled as tf.Tensor2D, p.get("video.w") as tf.Tensor2D), p.get("video.b")),
-      ) as tf.Tensor2D;
+      return silu(applyDense(p, "video", pooled)) as tf.Tensor2D;
     });
   const heads = (features: tf.Tensor2D): tf.Tensor2D =>
-    tf.tidy(() =>
-      tf.add(tf.matMul(features, p.get("heads.w") as tf.Tensor2D), p.get("heads.b")) as tf.Tensor2D
-    );
+    tf.tidy(() => applyDense(p, "heads", features) as tf.Tensor2D);
   return { config, params: p, features, heads };
 }
 

@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { backendCapabilities } from "./backend.ts";
+import type { ParamStore } from "./params.ts";
 
 /** Options of {@link conv2d}. */
 export interface Conv2dOptions {
@@ -254,4 +255,94 @@ export function sinusoidal(values: ArrayLike<number>, size: number, maxPeriod = 
     }
   }
   return tf.tensor2d(out, [values.length, size]);
+}
+
+// ---- parameterised layers, shared by the denoisers and the encoder ----------------------------
+
+/**
+ * A dense layer on the last axis: x·w (+ b), any leading shape.
+ *
+ * @param x [..., fanIn]
+ * @param w [fanIn, fanOut]
+ * @param b [fanOut], optional
+ * @returns [..., fanOut]
+ */
+export function dense(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const flat = tf.matMul(
+    tf.reshape(x, [-1, shape[shape.length - 1]]) as tf.Tensor2D,
+    w as tf.Tensor2D,
+  );
+  const out = b === undefined ? flat : tf.add(flat, b);
+  return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
+}
+
+/**
+ * Declares `name.w` [fanIn, fanOut] (He-initialised, or zeros) and `name.b` [fanOut] (zeros).
+ *
+ * @param p the parameter store
+ * @param name the layer's name
+ * @param fanIn input features
+ * @param fanOut output features
+ * @param zero start the weights at zero (a residual branch that starts as the identity)
+ */
+export function addDense(
+  p: ParamStore,
+  name: string,
+  fanIn: number,
+  fanOut: number,
+  zero = false,
+): void {
+  p.add(`${name}.w`, [fanIn, fanOut], zero ? { kind: "zeros" } : { kind: "he", fanIn });
+  p.add(`${name}.b`, [fanOut], { kind: "zeros" });
+}
+
+/**
+ * Applies the dense layer declared by {@link addDense}.
+ *
+ * @param p the parameter store
+ * @param name the layer's name
+ * @param x [..., fanIn]
+ * @returns [..., fanOut]
+ */
+export function applyDense(p: ParamStore, name: string, x: tf.Tensor): tf.Tensor {
+  return dense(x, p.get(`${name}.w`), p.get(`${name}.b`));
+}
+
+/**
+ * Declares a 2-D convolution `name.w` [kh, kw, cin, cout] (He-initialised, or zeros) and its bias
+ * `name.b` [cout] (zeros).
+ *
+ * @param p the parameter store
+ * @param name the layer's name
+ * @param kernel kh and kw
+ * @param channels cin and cout
+ * @param zero start the weights at zero
+ */
+export function addConv(
+  p: ParamStore,
+  name: string,
+  kernel: [number, number],
+  channels: [number, number],
+  zero = false,
+): void {
+  const [kh, kw] = kernel, [cin, cout] = channels;
+  p.add(
+    `${name}.w`,
+    [kh, kw, cin, cout],
+    zero ? { kind: "zeros" } : { kind: "he", fanIn: kh * kw * cin },
+  );
+  p.add(`${name}.b`, [cout], { kind: "zeros" });
+}
+
+/**
+ * Applies the convolution declared by {@link addConv} ('same' padding, stride 1) with its bias.
+ *
+ * @param p the parameter store
+ * @param name the layer's name
+ * @param x [batch, height, width, cin]
+ * @returns [batch, height, width, cout]
+ */
+export function applyConv(p: ParamStore, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.add(conv2d(x, p.get(`${name}.w`) as tf.Tensor4D), p.get(`${name}.b`));
 }
