@@ -234,17 +234,32 @@ function groupsFor(c: number): number {
 
 function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
   const p = new ParamStore(rng);
+  addUnetParams(p, config);
+  return {
+    config,
+    params: p,
+    apply: (x, c) => tf.tidy(() => unetApply(p, config, x, c)),
+    flopsPerFrame: (frames) => unetFlopsPerFrame(config, frames),
+  };
+}
+
+/** Whether U-Net level `level` (0 = full resolution) attends across frames. */
+function attendsAt(config: DenoiserConfig, level: number): boolean {
+  return level >= config.widths.length - config.temporalAttention;
+}
+
+/** Declares the U-Net's parameters, in the order their initial values are drawn. */
+function addUnetParams(p: ParamStore, config: DenoiserConfig): void {
   const { widths, patch, channels, embedding } = config;
   const pc = patch * patch * channels;
   addConditioning(p, config);
   addConv(p, "stem", [3, 3], [pc, widths[0]]);
-  const attends = (level: number) => level >= widths.length - config.temporalAttention;
   const addBlock = (name: string, c: number, level: number) => {
     addConv(p, `${name}.spatial1`, [3, 3], [c, c]);
     addDense(p, `${name}.cond`, embedding, c);
     addConv(p, `${name}.spatial2`, [3, 3], [c, c], true);
     addConv(p, `${name}.temporal`, [config.temporalKernel, 1], [c, c], true);
-    if (attends(level)) {
+    if (attendsAt(config, level)) {
       for (const part of ["q", "k", "v"]) addDense(p, `${name}.attention.${part}`, c, c);
       addDense(p, `${name}.attention.proj`, c, c, true);
     }
@@ -260,97 +275,109 @@ function createUnet(config: DenoiserConfig, rng: Rng): Denoiser {
   }
   addConv(p, "out", [3, 3], [widths[0], pc], true);
   addDense(p, "skip", embedding, 1, true);
+}
 
-  /** Self-attention across the f frames of every pixel (4 heads), added to x. */
-  const attendAcrossFrames = (name: string, x: tf.Tensor4D, b: number, f: number) => {
-    const [n, h, w, c] = x.shape;
-    const heads = 4, dh = c / heads, pixels = h * w;
-    // [b, f, pixels, c] → [b·pixels, f, c]: one sequence of frames per pixel.
-    const seq = tf.transpose(tf.reshape(layerNorm(x), [b, f, pixels, c]), [0, 2, 1, 3]);
-    // Separate q, k, v projections: slicing one 5-D qkv tensor is slow on wasm.
-    const part = (j: string) =>
-      tf.reshape(
-        tf.transpose(
-          tf.reshape(applyDense(p, `${name}.attention.${j}`, seq), [b * pixels, f, heads, dh]),
-          [0, 2, 1, 3],
-        ),
-        [b * pixels * heads, f, dh],
-      ) as tf.Tensor3D;
-    const weights = tf.softmax(
-      tf.mul(tf.matMul(part("q"), part("k"), false, true), 1 / Math.sqrt(dh)),
-    );
-    // [b·pixels·heads, f, dh] → [b, f, pixels, heads·dh], through 4-D transposes.
-    const mixed = tf.transpose(
-      tf.reshape(tf.matMul(weights, part("v")), [b * pixels, heads, f, dh]),
-      [0, 2, 1, 3],
-    );
-    const frames = tf.transpose(tf.reshape(mixed, [b, pixels, f, c]), [0, 2, 1, 3]);
-    const out = applyDense(p, `${name}.attention.proj`, tf.reshape(frames, [n, h, w, c]));
-    return tf.add(x, out) as tf.Tensor4D;
-  };
+/** Self-attention across the f frames of every pixel (4 heads), added to x. */
+function attendAcrossFrames(
+  p: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  frames: { b: number; f: number },
+): tf.Tensor4D {
+  const { b, f } = frames;
+  const [n, h, w, c] = x.shape;
+  const heads = 4, dh = c / heads, pixels = h * w;
+  // [b, f, pixels, c] → [b·pixels, f, c]: one sequence of frames per pixel.
+  const seq = tf.transpose(tf.reshape(layerNorm(x), [b, f, pixels, c]), [0, 2, 1, 3]);
+  // Separate q, k, v projections: slicing one 5-D qkv tensor is slow on wasm.
+  const part = (j: string) =>
+    tf.reshape(
+      tf.transpose(
+        tf.reshape(applyDense(p, `${name}.attention.${j}`, seq), [b * pixels, f, heads, dh]),
+        [0, 2, 1, 3],
+      ),
+      [b * pixels * heads, f, dh],
+    ) as tf.Tensor3D;
+  const weights = tf.softmax(
+    tf.mul(tf.matMul(part("q"), part("k"), false, true), 1 / Math.sqrt(dh)),
+  );
+  // [b·pixels·heads, f, dh] → [b, f, pixels, heads·dh], through 4-D transposes.
+  const mixed = tf.transpose(
+    tf.reshape(tf.matMul(weights, part("v")), [b * pixels, heads, f, dh]),
+    [0, 2, 1, 3],
+  );
+  const back = tf.transpose(tf.reshape(mixed, [b, pixels, f, c]), [0, 2, 1, 3]);
+  const out = applyDense(p, `${name}.attention.proj`, tf.reshape(back, [n, h, w, c]));
+  return tf.add(x, out) as tf.Tensor4D;
+}
 
-  const block = (
-    name: string,
-    level: number,
-    x: tf.Tensor4D,
-    e: tf.Tensor2D,
-    b: number,
-    f: number,
-  ): tf.Tensor4D => {
-    const [n, h, w, c] = x.shape;
-    let y = applyConv(p, `${name}.spatial1`, groupNormSilu(x, groupsFor(c)));
-    y = tf.add(y, tf.reshape(applyDense(p, `${name}.cond`, e), [n, 1, 1, c]));
-    y = applyConv(p, `${name}.spatial2`, groupNormSilu(y, groupsFor(c)));
-    x = tf.add(x, y);
-    const time = tf.reshape(groupNormSilu(x, groupsFor(c)), [b, f, h * w, c]) as tf.Tensor4D;
-    const dt = tf.reshape(applyConv(p, `${name}.temporal`, time), [n, h, w, c]);
-    x = tf.add(x, dt);
-    return attends(level) ? attendAcrossFrames(name, x, b, f) : x;
-  };
+/**
+ * One (2+1)D block: two spatial convolutions with the conditioning added between them, a temporal
+ * convolution across frames, and attention across frames where the level has it; all residual.
+ */
+function unetBlock(
+  p: ParamStore,
+  config: DenoiserConfig,
+  at: { name: string; level: number },
+  x: tf.Tensor4D,
+  cond: { e: tf.Tensor2D; b: number; f: number },
+): tf.Tensor4D {
+  const { name, level } = at, { e, b, f } = cond;
+  const [n, h, w, c] = x.shape;
+  let y = applyConv(p, `${name}.spatial1`, groupNormSilu(x, groupsFor(c)));
+  y = tf.add(y, tf.reshape(applyDense(p, `${name}.cond`, e), [n, 1, 1, c]));
+  y = applyConv(p, `${name}.spatial2`, groupNormSilu(y, groupsFor(c)));
+  x = tf.add(x, y);
+  const time = tf.reshape(groupNormSilu(x, groupsFor(c)), [b, f, h * w, c]) as tf.Tensor4D;
+  const dt = tf.reshape(applyConv(p, `${name}.temporal`, time), [n, h, w, c]);
+  x = tf.add(x, dt);
+  return attendsAt(config, level) ? attendAcrossFrames(p, name, x, { b, f }) : x;
+}
 
-  const apply = (x: tf.Tensor, c: Conditioning): tf.Tensor =>
-    tf.tidy(() => {
-      const [b, f] = checkInput(config, x, c);
-      const e = conditioningVector(p, c, b, f);
-      const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
-      let h = applyConv(p, "stem", toPatches(frames, patch));
-      const skips: tf.Tensor4D[] = [];
-      widths.forEach((_, i) => {
-        h = block(`down${i}`, i, h, e, b, f);
-        if (i + 1 < widths.length) {
-          skips.push(h);
-          h = applyDense(p, `down${i}.to`, avgPool2(h)) as tf.Tensor4D;
-        }
-      });
-      h = block("mid", widths.length - 1, h, e, b, f);
-      for (let i = widths.length - 2; i >= 0; i--) {
-        h = tf.add(applyDense(p, `up${i}.from`, upNearest2(h)), skips[i]) as tf.Tensor4D;
-        h = block(`up${i}`, i, h, e, b, f);
-      }
-      h = applyConv(p, "out", groupNormSilu(h, groupsFor(widths[0])));
-      // A learned, time-dependent skip c(t)·x_t: the network need not copy the input's noise
-      // through its patch bottleneck to predict a target that contains it.
-      const skip = tf.reshape(applyDense(p, "skip", e), [b, f, 1, 1, 1]);
-      return tf.add(tf.reshape(fromPatches(h, patch), x.shape), tf.mul(skip, x));
-    });
+/** The U-Net's forward pass (call inside a tidy). */
+function unetApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c: Conditioning) {
+  const { widths, patch, channels } = config;
+  const [b, f] = checkInput(config, x, c);
+  const cond = { e: conditioningVector(p, c, b, f), b, f };
+  const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+  let h = applyConv(p, "stem", toPatches(frames, patch));
+  const skips: tf.Tensor4D[] = [];
+  widths.forEach((_, i) => {
+    h = unetBlock(p, config, { name: `down${i}`, level: i }, h, cond);
+    if (i + 1 < widths.length) {
+      skips.push(h);
+      h = applyDense(p, `down${i}.to`, avgPool2(h)) as tf.Tensor4D;
+    }
+  });
+  h = unetBlock(p, config, { name: "mid", level: widths.length - 1 }, h, cond);
+  for (let i = widths.length - 2; i >= 0; i--) {
+    h = tf.add(applyDense(p, `up${i}.from`, upNearest2(h)), skips[i]) as tf.Tensor4D;
+    h = unetBlock(p, config, { name: `up${i}`, level: i }, h, cond);
+  }
+  h = applyConv(p, "out", groupNormSilu(h, groupsFor(widths[0])));
+  // A learned, time-dependent skip c(t)·x_t: the network need not copy the input's noise
+  // through its patch bottleneck to predict a target that contains it.
+  const skip = tf.reshape(applyDense(p, "skip", cond.e), [b, f, 1, 1, 1]);
+  return tf.add(tf.reshape(fromPatches(h, patch), x.shape), tf.mul(skip, x));
+}
 
-  /** Convolutions and channel projections (norms, activations and conditioning left out). */
-  const flopsPerFrame = (frames: number): number => {
-    const pixels = (level: number) => (config.height / patch) * (config.width / patch) / 4 ** level;
-    const last = widths.length - 1;
-    // Temporal attention: qkv and projection, then scores and mixing over the frames.
-    const block = (c: number, level = last) =>
-      2 * 9 * c * c + config.temporalKernel * c * c +
-      (attends(level) ? 4 * c * c + 2 * frames * c : 0);
-    let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
-    widths.forEach((c, i) => {
-      macs += pixels(i) * block(c, i) * (i < last ? 2 : 1); // down and up blocks
-      if (i < last) macs += pixels(i + 1) * c * widths[i + 1] + pixels(i) * widths[i + 1] * c; // to, from
-    });
-    macs += pixels(last) * block(widths[last]); // mid
-    return 2 * macs;
-  };
-  return { config, params: p, apply, flopsPerFrame };
+/** Convolutions and channel projections (norms, activations and conditioning left out). */
+function unetFlopsPerFrame(config: DenoiserConfig, frames: number): number {
+  const { widths, patch, channels } = config;
+  const pc = patch * patch * channels;
+  const pixels = (level: number) => (config.height / patch) * (config.width / patch) / 4 ** level;
+  const last = widths.length - 1;
+  // Temporal attention: qkv and projection, then scores and mixing over the frames.
+  const block = (c: number, level = last) =>
+    2 * 9 * c * c + config.temporalKernel * c * c +
+    (attendsAt(config, level) ? 4 * c * c + 2 * frames * c : 0);
+  let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
+  widths.forEach((c, i) => {
+    macs += pixels(i) * block(c, i) * (i < last ? 2 : 1); // down and up blocks
+    if (i < last) macs += pixels(i + 1) * c * widths[i + 1] + pixels(i) * widths[i + 1] * c; // to, from
+  });
+  macs += pixels(last) * block(widths[last]); // mid
+  return 2 * macs;
 }
 
 // ---- factorised space-time transformer --------------------------------------------------------
@@ -362,11 +389,26 @@ function layerNorm(x: tf.Tensor): tf.Tensor {
 
 function createTransformer(config: DenoiserConfig, rng: Rng): Denoiser {
   const p = new ParamStore(rng);
-  const { patch, channels, embedding, depth, heads } = config;
-  const d = config.widths[0];
-  const pc = patch * patch * channels;
+  addTransformerParams(p, config);
+  return {
+    config,
+    params: p,
+    apply: (x, c) => tf.tidy(() => transformerApply(p, config, x, c)),
+    flopsPerFrame: (frames) => transformerFlopsPerFrame(config, frames),
+  };
+}
+
+/** Patch tokens per frame and the values per patch. */
+function tokenGrid(config: DenoiserConfig) {
+  const { patch, channels } = config;
   const gh = config.height / patch, gw = config.width / patch;
-  const tokens = gh * gw;
+  return { gh, gw, tokens: gh * gw, pc: patch * patch * channels, d: config.widths[0] };
+}
+
+/** Declares the transformer's parameters, in the order their initial values are drawn. */
+function addTransformerParams(p: ParamStore, config: DenoiserConfig): void {
+  const { embedding, depth } = config;
+  const { tokens, pc, d } = tokenGrid(config);
   addConditioning(p, config);
   addDense(p, "embed", pc, d);
   p.add("embed.position", [tokens, d], { kind: "normal", std: 0.02 });
@@ -382,77 +424,91 @@ function createTransformer(config: DenoiserConfig, rng: Rng): Denoiser {
   }
   addDense(p, "head", d, pc, true);
   addDense(p, "skip", embedding, 1, true);
+}
 
-  /** Multi-head self-attention over axis 1 of [n, length, d]. */
-  const attend = (name: string, x: tf.Tensor3D): tf.Tensor3D => {
-    const [n, length] = x.shape;
-    const dh = d / heads;
-    const qkv = tf.reshape(applyDense(p, `${name}.qkv`, x), [n, length, 3, heads, dh]);
-    const split = (j: number) =>
-      tf.reshape(
-        tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, j, 0, 0], [-1, -1, 1, -1, -1]), [2]), [
-          0,
-          2,
-          1,
-          3,
-        ]),
-        [n * heads, length, dh],
-      ) as tf.Tensor3D;
-    const scores = tf.softmax(
-      tf.mul(tf.matMul(split(0), split(1), false, true), 1 / Math.sqrt(dh)),
-    );
-    const out = tf.transpose(tf.reshape(tf.matMul(scores, split(2)), [n, heads, length, dh]), [
-      0,
-      2,
-      1,
-      3,
-    ]);
-    return applyDense(p, `${name}.proj`, tf.reshape(out, [n, length, d])) as tf.Tensor3D;
-  };
+/** Multi-head self-attention over axis 1 of [n, length, d]. */
+function attendTokens(p: ParamStore, heads: number, name: string, x: tf.Tensor3D): tf.Tensor3D {
+  const [n, length, d] = x.shape;
+  const dh = d / heads;
+  const qkv = tf.reshape(applyDense(p, `${name}.qkv`, x), [n, length, 3, heads, dh]);
+  const split = (j: number) =>
+    tf.reshape(
+      tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, j, 0, 0], [-1, -1, 1, -1, -1]), [2]), [
+        0,
+        2,
+        1,
+        3,
+      ]),
+      [n * heads, length, dh],
+    ) as tf.Tensor3D;
+  const scores = tf.softmax(
+    tf.mul(tf.matMul(split(0), split(1), false, true), 1 / Math.sqrt(dh)),
+  );
+  const out = tf.transpose(tf.reshape(tf.matMul(scores, split(2)), [n, heads, length, dh]), [
+    0,
+    2,
+    1,
+    3,
+  ]);
+  return applyDense(p, `${name}.proj`, tf.reshape(out, [n, length, d])) as tf.Tensor3D;
+}
 
-  const apply = (x: tf.Tensor, c: Conditioning): tf.Tensor =>
-    tf.tidy(() => {
-      const [b, f] = checkInput(config, x, c);
-      const e = conditioningVector(p, c, b, f);
-      const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
-      let h = tf.add(
-        applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, pc])),
-        p.get("embed.position"),
-      ) as tf.Tensor3D; // [b·f, tokens, d]
-      const shift = (name: string) => tf.reshape(applyDense(p, `${name}.cond`, e), [b * f, 1, d]);
-      for (let i = 0; i < depth; i++) {
-        h = tf.add(
-          h,
-          attend(`block${i}.space`, tf.add(layerNorm(h), shift(`block${i}.space`)) as tf.Tensor3D),
-        );
-        const normed = tf.add(layerNorm(h), shift(`block${i}.time`));
-        const across = tf.reshape(
-          tf.transpose(tf.reshape(normed, [b, f, tokens, d]), [0, 2, 1, 3]),
-          [b * tokens, f, d],
-        );
-        const back = tf.transpose(
-          tf.reshape(attend(`block${i}.time`, across as tf.Tensor3D), [b, tokens, f, d]),
-          [0, 2, 1, 3],
-        );
-        h = tf.add(h, tf.reshape(back, [b * f, tokens, d]));
-        const m = applyDense(p, `block${i}.mlp.in`, tf.add(layerNorm(h), shift(`block${i}.mlp`)));
-        h = tf.add(h, applyDense(p, `block${i}.mlp.out`, silu(m))) as tf.Tensor3D;
-      }
-      const out = applyDense(p, "head", layerNorm(h));
-      const skip = tf.reshape(applyDense(p, "skip", e), [b, f, 1, 1, 1]);
-      return tf.add(
-        tf.reshape(
-          fromPatches(tf.reshape(out, [b * f, gh, gw, pc]) as tf.Tensor4D, patch),
-          x.shape,
-        ),
-        tf.mul(skip, x),
-      );
-    });
+/** One transformer block: attention over space, then over time, then an MLP; all residual. */
+function transformerBlock(
+  p: ParamStore,
+  config: DenoiserConfig,
+  i: number,
+  h: tf.Tensor3D,
+  cond: { e: tf.Tensor2D; b: number; f: number },
+): tf.Tensor3D {
+  const { b, f, e } = cond;
+  const { tokens, d } = tokenGrid(config);
+  const attend = (name: string, x: tf.Tensor3D) => attendTokens(p, config.heads, name, x);
+  const shift = (name: string) => tf.reshape(applyDense(p, `${name}.cond`, e), [b * f, 1, d]);
+  h = tf.add(
+    h,
+    attend(`block${i}.space`, tf.add(layerNorm(h), shift(`block${i}.space`)) as tf.Tensor3D),
+  );
+  const normed = tf.add(layerNorm(h), shift(`block${i}.time`));
+  const across = tf.reshape(
+    tf.transpose(tf.reshape(normed, [b, f, tokens, d]), [0, 2, 1, 3]),
+    [b * tokens, f, d],
+  );
+  const back = tf.transpose(
+    tf.reshape(attend(`block${i}.time`, across as tf.Tensor3D), [b, tokens, f, d]),
+    [0, 2, 1, 3],
+  );
+  h = tf.add(h, tf.reshape(back, [b * f, tokens, d]));
+  const m = applyDense(p, `block${i}.mlp.in`, tf.add(layerNorm(h), shift(`block${i}.mlp`)));
+  return tf.add(h, applyDense(p, `block${i}.mlp.out`, silu(m))) as tf.Tensor3D;
+}
 
-  const flopsPerFrame = (frames: number): number => {
-    const perBlock = tokens * (4 * d * d * 2 + 8 * d * d) + 2 * tokens * tokens * d +
-      2 * tokens * frames * d;
-    return 2 * (depth * perBlock + tokens * pc * d * 2);
-  };
-  return { config, params: p, apply, flopsPerFrame };
+/** The transformer's forward pass (call inside a tidy). */
+function transformerApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c: Conditioning) {
+  const { patch, channels } = config;
+  const { gh, gw, tokens, pc } = tokenGrid(config);
+  const [b, f] = checkInput(config, x, c);
+  const cond = { e: conditioningVector(p, c, b, f), b, f };
+  const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+  let h = tf.add(
+    applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, pc])),
+    p.get("embed.position"),
+  ) as tf.Tensor3D; // [b·f, tokens, d]
+  for (let i = 0; i < config.depth; i++) h = transformerBlock(p, config, i, h, cond);
+  const out = applyDense(p, "head", layerNorm(h));
+  const skip = tf.reshape(applyDense(p, "skip", cond.e), [b, f, 1, 1, 1]);
+  return tf.add(
+    tf.reshape(
+      fromPatches(tf.reshape(out, [b * f, gh, gw, pc]) as tf.Tensor4D, patch),
+      x.shape,
+    ),
+    tf.mul(skip, x),
+  );
+}
+
+function transformerFlopsPerFrame(config: DenoiserConfig, frames: number): number {
+  const { tokens, pc, d } = tokenGrid(config);
+  const perBlock = tokens * (4 * d * d * 2 + 8 * d * d) + 2 * tokens * tokens * d +
+    2 * tokens * frames * d;
+  return 2 * (config.depth * perBlock + tokens * pc * d * 2);
 }
