@@ -110,6 +110,30 @@ export async function saveCheckpoint(
       `groups must be a non-empty subset of ${GROUPS.join(", ")}; got ${show(wanted)}`,
     );
   }
+  const { all, tensors, checksums } = packTensors(trainer, await groupValues(trainer, wanted));
+  const manifest: CheckpointManifest = {
+    format: "tpdiff-checkpoint",
+    version: CHECKPOINT_VERSION,
+    train: trainer.config,
+    model: trainer.model.config,
+    step: trainer.step,
+    rng: trainer.rng.state(),
+    extra,
+    tensors,
+    floats: all.length,
+    checksums,
+  };
+  await writeDirAtomic(dir, async (tmp) => {
+    await Deno.writeFile(`${tmp}/tensors.bin`, new Uint8Array(all.buffer));
+    await Deno.writeTextFile(`${tmp}/checkpoint.json`, JSON.stringify(manifest, null, 1));
+  });
+}
+
+/** The values of the wanted groups, in the file's group order, by parameter name. */
+async function groupValues(
+  trainer: Trainer,
+  wanted: readonly Group[],
+): Promise<[Group, Map<string, Float32Array>][]> {
   const groups: [Group, Map<string, Float32Array>][] = [];
   for (const group of GROUPS.filter((g) => wanted.includes(g))) {
     if (group === "weights") {
@@ -120,6 +144,17 @@ export async function saveCheckpoint(
       groups.push([group, weights]);
     } else groups.push([group, await trainer.stateValues(group)]);
   }
+  return groups;
+}
+
+/**
+ * Lays the groups out in one float array, with each tensor's entry and each group's CRC-32; throws
+ * `NonFiniteError` before anything is written if a value is not finite.
+ */
+function packTensors(
+  trainer: Trainer,
+  groups: [Group, Map<string, Float32Array>][],
+): { all: Float32Array; tensors: TensorEntry[]; checksums: Partial<Record<Group, string>> } {
   const tensors: TensorEntry[] = [];
   const chunks: Float32Array[] = [];
   const ranges: [Group, number, number][] = [];
@@ -145,22 +180,7 @@ export async function saveCheckpoint(
   for (const c of chunks) (all.set(c, at), at += c.length);
   const checksums: Partial<Record<Group, string>> = {};
   for (const [group, from, to] of ranges) checksums[group] = crc32(all.subarray(from, to));
-  const manifest: CheckpointManifest = {
-    format: "tpdiff-checkpoint",
-    version: CHECKPOINT_VERSION,
-    train: trainer.config,
-    model: trainer.model.config,
-    step: trainer.step,
-    rng: trainer.rng.state(),
-    extra,
-    tensors,
-    floats: offset,
-    checksums,
-  };
-  await writeDirAtomic(dir, async (tmp) => {
-    await Deno.writeFile(`${tmp}/tensors.bin`, new Uint8Array(all.buffer));
-    await Deno.writeTextFile(`${tmp}/checkpoint.json`, JSON.stringify(manifest, null, 1));
-  });
+  return { all, tensors, checksums };
 }
 
 function firstNonFinite(values: Float32Array): number {
@@ -190,35 +210,7 @@ async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
   const fail = (why: string): never => {
     throw new CheckpointError(`checkpoint ${dir}: ${why}`);
   };
-  const found = locateDir(dir);
-  if (found === undefined) {
-    return fail(
-      "missing (it needs checkpoint.json and tensors.bin; train one with `deno task train-small`)",
-    );
-  }
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(found);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw error;
-    return fail(`cannot be read (${(error as Error).message})`);
-  }
-  if (!info.isDirectory) {
-    fail("is a file; a checkpoint is a folder holding checkpoint.json and tensors.bin");
-  }
-  let text: string, bytes: Uint8Array;
-  try {
-    text = await Deno.readTextFile(`${found}/checkpoint.json`);
-    bytes = await Deno.readFile(`${found}/tensors.bin`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      if (found !== dir || locateDir(dir) !== dir) throw error;
-      return fail(
-        "missing (it needs checkpoint.json and tensors.bin; train one with `deno task train-small`)",
-      );
-    }
-    return fail(`cannot be read (${(error as Error).message})`);
-  }
+  const { text, bytes } = await readCheckpointFiles(dir, fail);
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(text);
@@ -234,25 +226,7 @@ async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
     );
   }
   const all = new Float32Array(bytes.buffer, bytes.byteOffset, manifest.floats);
-  const values = {
-    weights: new Map(),
-    ema: new Map(),
-    "adam.m": new Map(),
-    "adam.v": new Map(),
-  } as CheckpointTensors["values"];
-  const ranges = new Map<Group, [number, number]>();
-  for (const entry of manifest.tensors) {
-    const size = entry.shape.reduce((a, b) => a * b, 1);
-    if (entry.offset + size > manifest.floats) {
-      fail(`tensor ${entry.group}/${entry.name} lies outside tensors.bin`);
-    }
-    if (values[entry.group].has(entry.name)) {
-      fail(`tensor ${entry.group}/${entry.name} is listed twice`);
-    }
-    values[entry.group].set(entry.name, all.subarray(entry.offset, entry.offset + size));
-    const [from, to] = ranges.get(entry.group) ?? [Infinity, -Infinity];
-    ranges.set(entry.group, [Math.min(from, entry.offset), Math.max(to, entry.offset + size)]);
-  }
+  const { values, ranges } = unpackTensors(manifest, all, fail);
   if (manifest.version >= 2) {
     for (const [group, [from, to]] of ranges) {
       const want = manifest.checksums?.[group], got = crc32(all.subarray(from, to));
@@ -274,10 +248,79 @@ async function readCheckpointOnce(dir: string): Promise<CheckpointTensors> {
   return { manifest, values };
 }
 
+const MISSING =
+  "missing (it needs checkpoint.json and tensors.bin; train one with `deno task train-small`)";
+
+/**
+ * Reads checkpoint.json and tensors.bin from the folder (or the complete temporary a kill left).
+ * A NotFound while a writer replaces the folder is rethrown, for {@link readCheckpoint} to retry.
+ */
+async function readCheckpointFiles(
+  dir: string,
+  fail: (why: string) => never,
+): Promise<{ text: string; bytes: Uint8Array }> {
+  const found = locateDir(dir);
+  if (found === undefined) return fail(MISSING);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(found);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw error;
+    return fail(`cannot be read (${(error as Error).message})`);
+  }
+  if (!info.isDirectory) {
+    fail("is a file; a checkpoint is a folder holding checkpoint.json and tensors.bin");
+  }
+  try {
+    return {
+      text: await Deno.readTextFile(`${found}/checkpoint.json`),
+      bytes: await Deno.readFile(`${found}/tensors.bin`),
+    };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      if (found !== dir || locateDir(dir) !== dir) throw error;
+      return fail(MISSING);
+    }
+    return fail(`cannot be read (${(error as Error).message})`);
+  }
+}
+
+/** Each tensor's view into the file's floats, by group and name, and each group's float range. */
+function unpackTensors(
+  manifest: CheckpointManifest,
+  all: Float32Array,
+  fail: (why: string) => never,
+): { values: CheckpointTensors["values"]; ranges: Map<Group, [number, number]> } {
+  const values = {
+    weights: new Map(),
+    ema: new Map(),
+    "adam.m": new Map(),
+    "adam.v": new Map(),
+  } as CheckpointTensors["values"];
+  const ranges = new Map<Group, [number, number]>();
+  for (const entry of manifest.tensors) {
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    if (entry.offset + size > manifest.floats) {
+      fail(`tensor ${entry.group}/${entry.name} lies outside tensors.bin`);
+    }
+    if (values[entry.group].has(entry.name)) {
+      fail(`tensor ${entry.group}/${entry.name} is listed twice`);
+    }
+    values[entry.group].set(entry.name, all.subarray(entry.offset, entry.offset + size));
+    const [from, to] = ranges.get(entry.group) ?? [Infinity, -Infinity];
+    ranges.set(entry.group, [Math.min(from, entry.offset), Math.max(to, entry.offset + size)]);
+  }
+  return { values, ranges };
+}
+
+/** Reports a field that fails its check, naming its value and what is allowed. */
+type FieldCheck = (name: string, ok: boolean, allowed: string) => void;
+
+const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+const isInt = (v: unknown, min = 0) => Number.isInteger(v) && (v as number) >= min;
+
 /** Checks every field a loader relies on, so that a hand-edited file fails with one line. */
 function validateManifest(m: CheckpointManifest, fail: (why: string) => never): void {
-  const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
-  const isInt = (v: unknown, min = 0) => Number.isInteger(v) && (v as number) >= min;
   if (!isObject(m)) fail(`checkpoint.json must hold a JSON object; got ${show(m)}`);
   if (m.format !== "tpdiff-checkpoint") {
     fail(`format must be "tpdiff-checkpoint"; got ${show(m.format)}`);
@@ -289,7 +332,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
       } is not supported; this build reads versions 1 and ${CHECKPOINT_VERSION}`,
     );
   }
-  const field = (name: string, ok: boolean, allowed: string) => {
+  const field: FieldCheck = (name, ok, allowed) => {
     if (!ok) {
       fail(
         `${name} must be ${allowed}; got ${
@@ -309,7 +352,14 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     "{ s: four 32-bit unsigned integers, spare: a number or null }",
   );
   field("train", isObject(m.train), "an object");
-  const t = m.train;
+  validateTrain(m.train, field);
+  field("model", isObject(m.model), "an object");
+  m.model = normalisedModel(m.model, fail);
+  validateTensors(m, field, fail);
+}
+
+/** The training config's fields, the optional ones included. */
+function validateTrain(t: TrainConfig, field: FieldCheck): void {
   field("train.mode", t.mode === "pyramid" || t.mode === "vanilla", `"pyramid" or "vanilla"`);
   field("train.form", t.form === "fm" || t.form === "ddim", `"fm" or "ddim"`);
   field("train.stages", isInt(t.stages, 1) && t.stages <= 4, "an integer in [1, 4]");
@@ -334,6 +384,11 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     t.timeDensity === undefined || TIME_DENSITIES.includes(t.timeDensity),
     `absent or one of ${TIME_DENSITIES.join(", ")}`,
   );
+  validateStageTimes(t, field);
+}
+
+/** The optional boundaries, Down method and shift of the training config. */
+function validateStageTimes(t: TrainConfig, field: FieldCheck): void {
   field(
     "train.boundaries",
     t.boundaries === undefined ||
@@ -355,17 +410,27 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     t.shift === undefined || (Number.isFinite(t.shift) && t.shift > 0),
     "absent or a positive number",
   );
-  field("model", isObject(m.model), "an object");
+}
+
+/** The model config, checked and completed: a field written before it existed gets its default. */
+function normalisedModel(model: DenoiserConfig, fail: (why: string) => never): DenoiserConfig {
   try {
-    const rebuilt = denoiserConfig(m.model);
-    if (JSON.stringify(rebuilt) !== JSON.stringify({ ...rebuilt, ...m.model })) {
+    const rebuilt = denoiserConfig(model);
+    if (JSON.stringify(rebuilt) !== JSON.stringify({ ...rebuilt, ...model })) {
       throw new RangeError(`it has fields or types that this build does not know`);
     }
-    // A checkpoint written before a field existed gets that field's default.
-    m.model = rebuilt;
+    return rebuilt;
   } catch (error) {
-    fail(`model config is invalid: ${(error as Error).message}`);
+    return fail(`model config is invalid: ${(error as Error).message}`);
   }
+}
+
+/** The tensor entries and, from version 2, the checksums by group. */
+function validateTensors(
+  m: CheckpointManifest,
+  field: FieldCheck,
+  fail: (why: string) => never,
+): void {
   field("tensors", Array.isArray(m.tensors), "an array");
   for (const [i, e] of m.tensors.entries()) {
     const ok = isObject(e) && GROUPS.includes(e.group) && typeof e.name === "string" &&
