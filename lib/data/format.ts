@@ -135,6 +135,40 @@ export function decodeDataset(
   const fail = (why: string): never => {
     throw new DatasetFileError(`${source}: ${why}`);
   };
+  const { header, base } = readHeader(bytes, source, fail);
+  const params = headerParams(header, options.expect ?? {}, fail);
+  const shape = [params.count, params.frames, params.height, params.width, 1];
+  const [N, F] = shape, M = params.maxObjects;
+  let end = base;
+  const read = (name: SectionName, dtype: Dtype, want: number[]): Uint8Array | Float32Array => {
+    const section = sectionOf(header, name, fail);
+    const data = readSection(bytes, base, { name, dtype, want, section }, fail);
+    end = Math.max(end, base + section.offset + Math.ceil(data.byteLength / 8) * 8);
+    return data;
+  };
+  const dataset: Dataset = {
+    params,
+    shape: shape as Dataset["shape"],
+    pixels: read("pixels", "uint8", shape) as Uint8Array,
+    tracks: read("tracks", "float32", [N, M, F, 2]) as Float32Array,
+    bounces: read("bounces", "uint8", [N, M, F]) as Uint8Array,
+    objectCounts: read("objectCounts", "uint8", [N]) as Uint8Array,
+    objects: read("objects", "float32", [N, M, 2]) as Float32Array,
+  };
+  if (bytes.length > end) {
+    fail(`${bytes.length - end} trailing bytes after the last section (the file ends at ${end})`);
+  }
+  return dataset;
+}
+
+type Fail = (why: string) => never;
+
+/** The magic, the header's length and JSON, its format and version; `base` is where data begins. */
+function readHeader(
+  bytes: Uint8Array,
+  source: string,
+  fail: Fail,
+): { header: Header; base: number } {
   if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     fail(`not a tpdiff dataset file (no ${MAGIC} magic)`);
   }
@@ -160,6 +194,15 @@ export function decodeDataset(
       header.version,
     );
   }
+  return { header, base: 12 + length };
+}
+
+/** The generator's parameters from the header, checked against its shape and the expected size. */
+function headerParams(
+  header: Header,
+  expect: { frames?: number; height?: number; width?: number },
+  fail: Fail,
+): DatasetParams {
   let params: DatasetParams;
   try {
     params = datasetParams(header.parameters);
@@ -172,68 +215,55 @@ export function decodeDataset(
       `shape ${show(header.shape)} does not match its parameters ${show(shape)}`,
     );
   }
-  const expect = options.expect ?? {};
   for (const key of ["frames", "height", "width"] as const) {
     if (expect[key] !== undefined && expect[key] !== params[key]) {
       fail(`${key} is ${params[key]}, expected ${expect[key]}`);
     }
   }
-  const base = 12 + length;
-  const sectionOf = (name: SectionName): Section => {
-    const found = Array.isArray(header.sections)
-      ? header.sections.find((x) => x?.name === name)
-      : undefined;
-    return found ?? fail(`section ${name} is missing`);
-  };
-  const readSection = (name: SectionName, dtype: Dtype, want: number[]) => {
-    const s = sectionOf(name);
-    if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset % 8 !== 0) {
-      fail(`section ${name} has offset ${show(s.offset)}; expected a multiple of 8`);
-    }
-    if (s.dtype !== dtype || JSON.stringify(s.shape) !== JSON.stringify(want)) {
-      fail(
-        `section ${name} must be ${dtype} ${show(want)}; got ${s.dtype} ${show(s.shape)}`,
-      );
-    }
-    const size = want.reduce((a, b) => a * b, 1) * (dtype === "uint8" ? 1 : 4);
-    if (s.byteLength !== size) fail(`section ${name} has ${s.byteLength} bytes, expected ${size}`);
-    if (base + s.offset + size > bytes.length) {
-      fail(
-        `truncated: section ${name} needs ${
-          base + s.offset + size
-        } bytes, the file has ${bytes.length}`,
-      );
-    }
-    const copy = bytes.slice(base + s.offset, base + s.offset + size);
-    if (crc32(copy) !== s.crc32) {
-      fail(
-        `section ${name} is corrupt: its CRC-32 is ${crc32(copy)}, the header records ${
-          show(s.crc32)
-        }`,
-      );
-    }
-    return dtype === "uint8" ? copy : new Float32Array(copy.buffer);
-  };
-  const [N, F] = shape, M = params.maxObjects;
-  let end = base;
-  const read = (name: SectionName, dtype: Dtype, want: number[]): Uint8Array | Float32Array => {
-    const data = readSection(name, dtype, want);
-    end = Math.max(end, base + sectionOf(name).offset + Math.ceil(data.byteLength / 8) * 8);
-    return data;
-  };
-  const dataset: Dataset = {
-    params,
-    shape: shape as Dataset["shape"],
-    pixels: read("pixels", "uint8", shape) as Uint8Array,
-    tracks: read("tracks", "float32", [N, M, F, 2]) as Float32Array,
-    bounces: read("bounces", "uint8", [N, M, F]) as Uint8Array,
-    objectCounts: read("objectCounts", "uint8", [N]) as Uint8Array,
-    objects: read("objects", "float32", [N, M, 2]) as Float32Array,
-  };
-  if (bytes.length > end) {
-    fail(`${bytes.length - end} trailing bytes after the last section (the file ends at ${end})`);
+  return params;
+}
+
+function sectionOf(header: Header, name: SectionName, fail: Fail): Section {
+  const found = Array.isArray(header.sections)
+    ? header.sections.find((x) => x?.name === name)
+    : undefined;
+  return found ?? fail(`section ${name} is missing`);
+}
+
+/** One section's bytes (a copy), checked for offset, type, shape, length and CRC-32. */
+function readSection(
+  bytes: Uint8Array,
+  base: number,
+  spec: { name: SectionName; dtype: Dtype; want: number[]; section: Section },
+  fail: Fail,
+): Uint8Array | Float32Array {
+  const { name, dtype, want, section: s } = spec;
+  if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset % 8 !== 0) {
+    fail(`section ${name} has offset ${show(s.offset)}; expected a multiple of 8`);
   }
-  return dataset;
+  if (s.dtype !== dtype || JSON.stringify(s.shape) !== JSON.stringify(want)) {
+    fail(
+      `section ${name} must be ${dtype} ${show(want)}; got ${s.dtype} ${show(s.shape)}`,
+    );
+  }
+  const size = want.reduce((a, b) => a * b, 1) * (dtype === "uint8" ? 1 : 4);
+  if (s.byteLength !== size) fail(`section ${name} has ${s.byteLength} bytes, expected ${size}`);
+  if (base + s.offset + size > bytes.length) {
+    fail(
+      `truncated: section ${name} needs ${
+        base + s.offset + size
+      } bytes, the file has ${bytes.length}`,
+    );
+  }
+  const copy = bytes.slice(base + s.offset, base + s.offset + size);
+  if (crc32(copy) !== s.crc32) {
+    fail(
+      `section ${name} is corrupt: its CRC-32 is ${crc32(copy)}, the header records ${
+        show(s.crc32)
+      }`,
+    );
+  }
+  return dtype === "uint8" ? copy : new Float32Array(copy.buffer);
 }
 
 /**
