@@ -158,6 +158,41 @@ function operatorMatrix(out: Video, n: number): { matrix: Float64Array; rows: nu
  */
 export function gaussianOracle(options: GaussianOracleOptions): Predict {
   const { plan, prediction } = options;
+  const { N, mu, sigma } = checkedPrior(options);
+  // With zero stage noise, lib's own stage pair gives x̃₀,k = X x₀ and ε_k − ε = E x₀ (§1.5);
+  // applied to every basis video it yields the matrices X and E.
+  const basis = basisVideos(plan.frames, N / plan.frames);
+  const operators = plan.stages.map((stage) => {
+    const zero = video<Float64Array>({ ...basis, frames: stage.frames }, "float64");
+    const pair = solveStagePair(stageEndpoints(basis, zero, { plan, stage }), {
+      stage,
+      schedule: plan.schedule,
+    });
+    return { x0: operatorMatrix(pair.x0, N), epsilon: operatorMatrix(pair.epsilon, N) };
+  });
+  const cache = new Map<string, OracleAffine>();
+  const affine = (stage: Stage, t: number) => {
+    const key = `${stage.index}:${t}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const { schedule } = plan;
+    const coefficients = predictionCoefficients(prediction, { stage, t, schedule });
+    const entry = oracleAffine(operators[stage.index], { mu, sigma, N }, {
+      ...coefficients,
+      gamma: schedule.gamma(t),
+      sigma: schedule.sigma(t),
+    });
+    if (cache.size >= 4096) cache.clear(); // sampling reuses a few hundred times; training does not
+    cache.set(key, entry);
+    return entry;
+  };
+  return (x: Video, t: number, stage: Stage) => applyAffine(affine(stage, t), x, stage);
+}
+
+/** The prior's mean and covariance as float64, checked: lengths, finite, symmetric, positive definite. */
+function checkedPrior(
+  options: GaussianOracleOptions,
+): { N: number; mu: Float64Array; sigma: Float64Array } {
   const N = options.mean?.length;
   checkInteger("mean length N", N, 1, 4096);
   if (options.covariance?.length !== N * N) {
@@ -169,10 +204,11 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
   }
   checkAllFinite("mean", options.mean);
   checkAllFinite("covariance", options.covariance);
-  if (N % plan.frames !== 0) {
-    throw new RangeError(`mean length ${N} must be a multiple of the plan's ${plan.frames} frames`);
+  if (N % options.plan.frames !== 0) {
+    throw new RangeError(
+      `mean length ${N} must be a multiple of the plan's ${options.plan.frames} frames`,
+    );
   }
-  const perFrame = N / plan.frames;
   const mu = Float64Array.from(options.mean), sigma = Float64Array.from(options.covariance);
   for (let i = 0; i < N; i++) {
     for (let j = 0; j < i; j++) {
@@ -186,75 +222,68 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     }
   }
   cholesky(sigma, N);
+  return { N, mu, sigma };
+}
 
-  // With zero stage noise, lib's own stage pair gives x̃₀,k = X x₀ and ε_k − ε = E x₀ (§1.5);
-  // applied to every basis video it yields the matrices X and E.
-  const basis = basisVideos(plan.frames, perFrame);
-  const operators = plan.stages.map((stage) => {
-    const zero = video<Float64Array>({ ...basis, frames: stage.frames }, "float64");
-    const pair = solveStagePair(stageEndpoints(basis, zero, { plan, stage }), {
-      stage,
-      schedule: plan.schedule,
-    });
-    return {
-      x0: operatorMatrix(pair.x0, N),
-      epsilon: operatorMatrix(pair.epsilon, N),
-    };
-  });
-  const cache = new Map<string, { gain: Float64Array; offset: Float64Array; n: number }>();
+/** E[target | x_t] = gain·x_t + offset on one stage at one time; n values per video. */
+interface OracleAffine {
+  gain: Float64Array;
+  offset: Float64Array;
+  n: number;
+}
 
-  const affine = (stage: Stage, t: number) => {
-    const key = `${stage.index}:${t}`;
-    const hit = cache.get(key);
-    if (hit) return hit;
-    const { schedule } = plan;
-    const { x0: X, epsilon: E } = operators[stage.index];
-    const n = X.rows;
-    const { a, b } = predictionCoefficients(prediction, { stage, t, schedule });
-    const gt = schedule.gamma(t), st = schedule.sigma(t);
-    // target = a x̃₀,k + b ε_k = A x₀ + b ε and x_t = γ_t x̃₀,k + σ_t ε_k = M x₀ + σ_t ε.
-    const A = new Float64Array(n * N), M = new Float64Array(n * N);
-    for (let i = 0; i < n * N; i++) {
-      A[i] = a * X.matrix[i] + b * E.matrix[i];
-      M[i] = gt * X.matrix[i] + st * E.matrix[i];
-    }
-    const sigmaMt = matmul(sigma, transpose(M, n, N), N, N, n);
-    const cxx = matmul(M, sigmaMt, n, N, n);
-    const ctx = matmul(A, sigmaMt, n, N, n);
+/**
+ * The conditional mean's gain and offset: target = a x̃₀,k + b ε_k = A x₀ + b ε and
+ * x_t = γ_t x̃₀,k + σ_t ε_k = M x₀ + σ_t ε are jointly Gaussian, so
+ * gain = C_tx C_xx⁻¹ and offset = A μ − gain·M μ.
+ */
+function oracleAffine(
+  operators: { x0: { matrix: Float64Array; rows: number }; epsilon: { matrix: Float64Array } },
+  prior: { mu: Float64Array; sigma: Float64Array; N: number },
+  at: { a: number; b: number; gamma: number; sigma: number },
+): OracleAffine {
+  const { mu, sigma, N } = prior, { a, b, gamma: gt, sigma: st } = at;
+  const X = operators.x0, E = operators.epsilon;
+  const n = X.rows;
+  const A = new Float64Array(n * N), M = new Float64Array(n * N);
+  for (let i = 0; i < n * N; i++) {
+    A[i] = a * X.matrix[i] + b * E.matrix[i];
+    M[i] = gt * X.matrix[i] + st * E.matrix[i];
+  }
+  const sigmaMt = matmul(sigma, transpose(M, n, N), N, N, n);
+  const cxx = matmul(M, sigmaMt, n, N, n);
+  const ctx = matmul(A, sigmaMt, n, N, n);
+  for (let i = 0; i < n; i++) {
+    cxx[i * n + i] += st * st;
+    ctx[i * n + i] += b * st;
+  }
+  const gain = transpose(choleskySolve(cholesky(cxx, n), transpose(ctx, n, n), n, n), n, n);
+  const amu = matmul(A, mu, n, N, 1), mmu = matmul(M, mu, n, N, 1);
+  const gmmu = matmul(gain, mmu, n, n, 1);
+  const offset = amu.map((v, i) => v - gmmu[i]);
+  return { gain, offset, n };
+}
+
+/** gain·x + offset for every video of the batch. */
+function applyAffine(affine: OracleAffine, x: Video, stage: Stage): VideoData {
+  const { gain, offset, n } = affine;
+  if (sampleSize(x) !== n) {
+    throw new RangeError(
+      `x has ${sampleSize(x)} elements per video (${describeShape(x)}); stage k = ${stage.k} ` +
+        `of this oracle has ${n}`,
+    );
+  }
+  const out = newData(x.data, x.data.length);
+  for (let s = 0; s < x.batch; s++) {
+    const base = s * n;
     for (let i = 0; i < n; i++) {
-      cxx[i * n + i] += st * st;
-      ctx[i * n + i] += b * st;
+      let acc = offset[i];
+      const row = i * n;
+      for (let j = 0; j < n; j++) acc += gain[row + j] * x.data[base + j];
+      out[base + i] = acc;
     }
-    const gain = transpose(choleskySolve(cholesky(cxx, n), transpose(ctx, n, n), n, n), n, n);
-    const amu = matmul(A, mu, n, N, 1), mmu = matmul(M, mu, n, N, 1);
-    const gmmu = matmul(gain, mmu, n, n, 1);
-    const offset = amu.map((v, i) => v - gmmu[i]);
-    const entry = { gain, offset, n };
-    if (cache.size >= 4096) cache.clear(); // sampling reuses a few hundred times; training does not
-    cache.set(key, entry);
-    return entry;
-  };
-
-  return (x: Video, t: number, stage: Stage) => {
-    const { gain, offset, n } = affine(stage, t);
-    if (sampleSize(x) !== n) {
-      throw new RangeError(
-        `x has ${sampleSize(x)} elements per video (${describeShape(x)}); stage k = ${stage.k} ` +
-          `of this oracle has ${n}`,
-      );
-    }
-    const out = newData(x.data, x.data.length);
-    for (let s = 0; s < x.batch; s++) {
-      const base = s * n;
-      for (let i = 0; i < n; i++) {
-        let acc = offset[i];
-        const row = i * n;
-        for (let j = 0; j < n; j++) acc += gain[row + j] * x.data[base + j];
-        out[base + i] = acc;
-      }
-    }
-    return out;
-  };
+  }
+  return out;
 }
 
 /**
