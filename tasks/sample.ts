@@ -16,8 +16,10 @@ import {
   planForTraining,
   predictionFor,
   readCheckpoint,
+  type Samples,
+  type TrainConfig,
 } from "../lib/nn/mod.ts";
-import { createRng, formatPlan, SOLVER_NAMES, stagePlan } from "../lib/mod.ts";
+import { createRng, formatPlan, SOLVER_NAMES, type StagePlan, stagePlan } from "../lib/mod.ts";
 import {
   choiceFlag,
   type FlagSpec,
@@ -73,7 +75,8 @@ async function main(): Promise<number> {
   const weights = choiceFlag("weights", flags.weights, "ema", ["ema", "weights"] as const);
   const checkpoint = await readCheckpoint(checkpointDir);
   const { train, model: modelConfig } = checkpoint.manifest;
-  const steps = intFlag("steps", flags.steps, 30, train.stages, 100_000);
+  const vanilla = flags.vanilla === true;
+  const steps = intFlag("steps", flags.steps, 30, vanilla ? 1 : train.stages, 100_000);
   const solver = flags.solver === undefined
     ? undefined
     : choiceFlag("solver", flags.solver, "heun", SOLVER_NAMES);
@@ -85,27 +88,9 @@ async function main(): Promise<number> {
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
   const model = createDenoiser(modelConfig, createRng(0));
   loadWeights(model, checkpoint, weights);
-  const trained = planForTraining(train, steps);
-  let plan = trained;
-  if (flags.vanilla) {
-    if (train.stages > 1) {
-      console.log(
-        "note: --vanilla runs one full-rate stage over t ∈ (0, 1]; a pyramid model was trained at full rate " +
-          "only for its last stage, so expect worse samples than the staged sampler.",
-      );
-    }
-    plan = stagePlan({ schedule: trained.schedule, frames: train.frames, stages: 1, steps });
-  }
-  const outFlag = String(
-    flags.out ?? `${runDir}/samples-${flags.vanilla ? "vanilla-" : ""}${seed}`,
-  );
-  const { path: out, state } = inspectOutput("out", outFlag);
-  // An earlier sample's folder is replaced as a whole; anything else is left alone.
-  if (state === "full" && !isOutputOf(out, "sampling.json", SAMPLE_FILES)) {
-    throw new UsageError(
-      `--out ${outFlag} already holds files that \`deno task sample\` did not write; choose a new or empty folder`,
-    );
-  }
+  const plan = samplingPlan(train, steps, vanilla);
+  const outFlag = String(flags.out ?? `${runDir}/samples-${vanilla ? "vanilla-" : ""}${seed}`);
+  const out = checkSampleFolder(outFlag);
   console.log(`sampling ${count} videos on ${backend.description}\n${formatPlan(plan)}`);
   const samples = await drawSamples(model, {
     plan,
@@ -115,41 +100,63 @@ async function main(): Promise<number> {
     solver,
     keep: flags.trajectory ? "every-step" : "stage-ends",
   });
-  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
-  const media = encodeSamples(samples, shape);
-  const writeSamplingInfo = (dir: string) =>
-    Deno.writeTextFile(
-      `${dir}/sampling.json`,
-      JSON.stringify(
-        {
-          checkpoint: checkpointDir,
-          step: checkpoint.manifest.step,
-          count,
-          steps,
-          seed,
-          vanilla: !!flags.vanilla,
-          ms: samples.ms,
-        },
-        null,
-        1,
-      ),
-    );
-  let files: string[] = [];
-  await Deno.mkdir(dirname(out), { recursive: true });
-  await withLock(`${out}.lock`, "sample", async () => {
-    await removeStaleTemporaries(out, { locked: true });
-    await writeDirAtomic(out, async (dir) => {
-      files = await writeSamples(dir, samples, media);
-      await writeSamplingInfo(dir);
-    });
+  model.params.dispose();
+  const info = { checkpoint: checkpointDir, step: checkpoint.manifest.step, count, steps, seed };
+  const files = await writeSampleFolder(out, samples, {
+    shape: { frames: train.frames, height: modelConfig.height, width: modelConfig.width },
+    info: { ...info, vanilla, ms: samples.ms },
   });
   console.log(
     `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${outFlag}/{${
       files.slice(0, 3).join(", ")
     }, …}`,
   );
-  model.params.dispose();
   return 0;
+}
+
+/** The staged plan the model was trained for, or one full-rate stage with `--vanilla`. */
+function samplingPlan(train: TrainConfig, steps: number, vanilla: boolean): StagePlan {
+  // The schedule does not depend on the step count; a vanilla run may take fewer steps than stages.
+  const trained = planForTraining(train, Math.max(steps, train.stages));
+  if (!vanilla) return trained;
+  if (train.stages > 1) {
+    console.log(
+      "note: --vanilla runs one full-rate stage over t ∈ (0, 1]; a pyramid model was trained at full rate " +
+        "only for its last stage, so expect worse samples than the staged sampler.",
+    );
+  }
+  return stagePlan({ schedule: trained.schedule, frames: train.frames, stages: 1, steps });
+}
+
+/** The output folder, refused when it holds files that an earlier `sample` did not write. */
+function checkSampleFolder(outFlag: string): string {
+  const { path: out, state } = inspectOutput("out", outFlag);
+  // An earlier sample's folder is replaced as a whole; anything else is left alone.
+  if (state === "full" && !isOutputOf(out, "sampling.json", SAMPLE_FILES)) {
+    throw new UsageError(
+      `--out ${outFlag} already holds files that \`deno task sample\` did not write; choose a new or empty folder`,
+    );
+  }
+  return out;
+}
+
+/** Writes the samples and sampling.json into the folder as a whole, under its lock. */
+async function writeSampleFolder(
+  out: string,
+  samples: Samples,
+  what: { shape: { frames: number; height: number; width: number }; info: object },
+): Promise<string[]> {
+  const media = encodeSamples(samples, what.shape);
+  let files: string[] = [];
+  await Deno.mkdir(dirname(out), { recursive: true });
+  await withLock(`${out}.lock`, "sample", async () => {
+    await removeStaleTemporaries(out, { locked: true });
+    await writeDirAtomic(out, async (dir) => {
+      files = await writeSamples(dir, samples, media);
+      await Deno.writeTextFile(`${dir}/sampling.json`, JSON.stringify(what.info, null, 1));
+    });
+  });
+  return files;
 }
 
 if (import.meta.main) await runTask(main);

@@ -88,13 +88,14 @@ Deno.test("train-small runs end to end, resumes, and sample draws from its check
     const vanilla = await task("sample.ts", [
       "--checkpoint=run/checkpoint",
       "--count=1",
-      "--steps=2",
+      "--steps=1",
       "--vanilla",
       "--out=v",
     ], dir);
+    // One full-rate stage may take fewer steps than the model's two stages.
     assert.equal(vanilla.code, 0, vanilla.stderr);
     const vt = JSON.parse(await Deno.readTextFile(`${dir}/v/trajectory.json`));
-    assert.deepEqual(vt.steps.map((s: { frames: number }) => s.frames), [8, 8]);
+    assert.deepEqual(vt.steps.map((s: { frames: number }) => s.frames), [8]);
 
     // An EMA-only export samples exactly like its run (same seed, same pixels), at a quarter the size.
     const exported = await task("export.ts", ["--checkpoint=run", "--out=small"], dir);
