@@ -19,9 +19,10 @@ import {
   type PredictionKind,
   rectifiedFlow,
   sampleStaged,
-  type Solver,
   speedupBound,
+  type StagePlan,
   stagePlan,
+  type TransitionCoefficient,
   transitionCoefficients,
   vpSchedule,
 } from "../lib/mod.ts";
@@ -102,12 +103,10 @@ async function main(): Promise<void> {
   const options = parse(Deno.args);
   const schedule = options.schedule === "rf" ? rectifiedFlow() : vpSchedule({ beta: "linear" });
   const prediction: PredictionKind = options.schedule === "rf" ? "velocity" : "epsilon";
-  const solver: Solver = options.schedule === "rf" ? "heun" : "ddim";
   const F = options.frames;
   const sigma = new Float64Array(F * F).map((_, i) =>
     options.rho ** Math.abs((i % F) - Math.floor(i / F))
   );
-
   let plan;
   try {
     plan = stagePlan({ schedule, frames: F, stages: options.stages, steps: options.steps });
@@ -120,6 +119,22 @@ async function main(): Promise<void> {
   console.log(
     `prior: ${F} frames, Σ_ij = ${options.rho}^|i−j|; predictor: exact Gaussian oracle (${prediction})\n`,
   );
+  printPlan(plan);
+  console.log(
+    `\n${options.samples} samples each (Monte Carlo error ≈ ${
+      (3 * Math.sqrt(2 / options.samples)).toFixed(3)
+    }):`,
+  );
+  const run = (label: string, which: StagePlan, transition: TransitionCoefficient) =>
+    compareCovariance(label, { plan: which, prediction, sigma, transition }, options);
+  await run(`TPDiff, K = ${plan.stageCount}, corrected Eq. 15`, plan, "corrected");
+  if (plan.stageCount > 1) await run("TPDiff, paper's printed Eq. 15", plan, "printed-eq15");
+  const vanilla = stagePlan({ schedule, frames: F, stages: 1, steps: options.steps });
+  await run("vanilla (K = 1)", vanilla, "corrected");
+}
+
+/** The plan table, its compute against vanilla, and each transition's c and α. */
+function printPlan(plan: StagePlan): void {
   console.log(formatPlan(plan));
   console.log(
     `\ncompute vs vanilla: ${costFraction(plan, 1).toFixed(4)} frame-linear (bound ${
@@ -130,55 +145,54 @@ async function main(): Promise<void> {
   );
   for (const stage of plan.stages.slice(1)) {
     const previous = plan.stages[stage.index - 1];
-    const t = transitionCoefficients(schedule, { from: previous.end, to: stage.start });
+    const t = transitionCoefficients(plan.schedule, { from: previous.end, to: stage.start });
     console.log(
       `transition ${previous.k} → ${stage.k}: e = ${t.from.toFixed(6)} → s = ${t.to.toFixed(6)}, ` +
         `c = ${t.c.toFixed(8)}, α = ${t.alpha.toFixed(8)}`,
     );
   }
+}
 
-  const run = async (
-    label: string,
-    which: typeof plan,
-    transition: "corrected" | "printed-eq15",
-  ) => {
-    const predict = gaussianOracle({
-      mean: new Float64Array(F),
-      covariance: sigma,
-      plan: which,
-      prediction,
-    });
-    const started = performance.now();
-    const x = await sampleStaged(which, predict, {
-      prediction,
-      solver,
-      start: { batch: options.samples, precision: "float64" },
-      seed: options.seed,
-      transition,
-    });
-    const seconds = (performance.now() - started) / 1000;
-    let worst = 0;
-    for (let i = 0; i < F; i++) {
-      for (let j = 0; j < F; j++) {
-        let s = 0;
-        for (let b = 0; b < x.batch; b++) s += x.data[b * F + i] * x.data[b * F + j];
-        worst = Math.max(worst, Math.abs(s / x.batch - sigma[i * F + j]));
-      }
+/**
+ * Samples the Gaussian prior through the plan with its exact oracle and prints the largest
+ * distance between the samples' covariance and Σ.
+ */
+async function compareCovariance(
+  label: string,
+  run: {
+    plan: StagePlan;
+    prediction: PredictionKind;
+    sigma: Float64Array;
+    transition: TransitionCoefficient;
+  },
+  options: { samples: number; seed: number },
+): Promise<void> {
+  const { plan, prediction, sigma } = run;
+  const F = plan.frames;
+  const predict = gaussianOracle({
+    mean: new Float64Array(F),
+    covariance: sigma,
+    plan,
+    prediction,
+  });
+  const started = performance.now();
+  const x = await sampleStaged(plan, predict, {
+    prediction,
+    solver: prediction === "velocity" ? "heun" : "ddim",
+    start: { batch: options.samples, precision: "float64" },
+    seed: options.seed,
+    transition: run.transition,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  let worst = 0;
+  for (let i = 0; i < F; i++) {
+    for (let j = 0; j < F; j++) {
+      let s = 0;
+      for (let b = 0; b < x.batch; b++) s += x.data[b * F + i] * x.data[b * F + j];
+      worst = Math.max(worst, Math.abs(s / x.batch - sigma[i * F + j]));
     }
-    console.log(
-      `${label.padEnd(34)} max |Ĉ − Σ| = ${worst.toFixed(4)}   (${seconds.toFixed(2)} s)`,
-    );
-  };
-
-  console.log(
-    `\n${options.samples} samples each (Monte Carlo error ≈ ${
-      (3 * Math.sqrt(2 / options.samples)).toFixed(3)
-    }):`,
-  );
-  await run(`TPDiff, K = ${plan.stageCount}, corrected Eq. 15`, plan, "corrected");
-  if (plan.stageCount > 1) await run("TPDiff, paper's printed Eq. 15", plan, "printed-eq15");
-  const vanilla = stagePlan({ schedule, frames: F, stages: 1, steps: options.steps });
-  await run("vanilla (K = 1)", vanilla, "corrected");
+  }
+  console.log(`${label.padEnd(34)} max |Ĉ − Σ| = ${worst.toFixed(4)}   (${seconds.toFixed(2)} s)`);
 }
 
 if (import.meta.main) await main();
