@@ -21,7 +21,7 @@ import { checkInChromium, loadPlotlySource, renderReport } from "../lib/viz/mod.
 import { type FlagSpec, helpText, intFlag, parseFlags, runTask, UsageError } from "../lib/cli.ts";
 import { runAlignment } from "./suite/alignment.ts";
 import { runInference } from "./suite/inference.ts";
-import { loadReference } from "./suite/quality.ts";
+import { loadReference, type Reference } from "./suite/quality.ts";
 import { type BenchResults, buildReport } from "./suite/report.ts";
 import { runTorch } from "./suite/torch.ts";
 import { METHODS, runTraining, type TrainingRun } from "./suite/training.ts";
@@ -83,6 +83,11 @@ interface Cache {
   units: Record<string, { at: string; value: unknown }>;
 }
 
+type Sizes = (typeof SIZES)["full"];
+
+/** Runs one named unit of work, or returns its value kept from an interrupted run. */
+type Unit = <T>(name: string, run: () => Promise<T>) => Promise<T>;
+
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, FLAGS);
   if (flags.help) {
@@ -90,7 +95,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const mode = flags.quick ? "quick" : "full";
-  const sizes = structuredClone(SIZES[mode]);
+  const sizes: Sizes = structuredClone(SIZES[mode]);
   sizes.training.seconds = intFlag("seconds", flags.seconds, sizes.training.seconds, 1, 36_000);
   const outDir = String(flags.out ?? (mode === "quick" ? "out/bench-quick" : "docs"));
   const started = performance.now();
@@ -98,35 +103,69 @@ async function main(): Promise<number> {
     const s = Math.round((performance.now() - started) / 1000);
     console.log(`[${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}] ${message}`);
   };
-  if (flags["report-only"]) {
-    const path = `${outDir}/benchmarks/results.json`;
-    let saved: BenchResults;
-    try {
-      saved = JSON.parse(await Deno.readTextFile(path));
-    } catch (error) {
-      throw new UsageError(
-        `--report-only needs ${path} from an earlier run (${(error as Error).message})`,
-      );
-    }
-    return await writeDocuments(saved, outDir, progress);
-  }
+  if (flags["report-only"]) return await reportOnly(outDir, progress);
   const backend = await initBackend();
   progress(
     `deno task bench (${mode}) on ${backend.description}; results to ${outDir}/BENCHMARKS.md`,
   );
+  const { unit, reused } = await unitCache(mode, sizes, flags.fresh === true, progress);
+  const measured = await measure(sizes, unit, progress);
+  const { reference } = measured;
+  const results: BenchResults = {
+    mode,
+    date: new Date().toISOString(),
+    seconds: (performance.now() - started) / 1000,
+    machine: await machine(backend.description),
+    sizes,
+    inference: measured.inference,
+    training: measured.runs,
+    reference: {
+      videos: reference.videos,
+      floor: reference.floor,
+      real: reference.realMotion,
+      truth: reference.truthMotion,
+      realDiffMean: reference.realDifferences.meanAbs,
+      encoder: reference.encoderTraining,
+    },
+    alignment: measured.alignment,
+    torch: measured.torch,
+    reused,
+  };
+  return await writeDocuments(results, outDir, progress);
+}
 
-  // Finished units survive an interruption, for the same sizes only.
+/** Rebuilds the documents from a saved results.json. */
+async function reportOnly(outDir: string, progress: Progress): Promise<number> {
+  const path = `${outDir}/benchmarks/results.json`;
+  let saved: BenchResults;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new UsageError(
+      `--report-only needs ${path} from an earlier run (${(error as Error).message})`,
+    );
+  }
+  return await writeDocuments(saved, outDir, progress);
+}
+
+/** Finished units survive an interruption, for the same sizes only (`--fresh` ignores them). */
+async function unitCache(
+  mode: string,
+  sizes: Sizes,
+  fresh: boolean,
+  progress: Progress,
+): Promise<{ unit: Unit; reused: string[] }> {
   const cachePath = `out/bench-cache/${mode}.json`;
   const key = JSON.stringify(sizes);
   let cache: Cache = { key, units: {} };
-  if (!flags.fresh) {
+  if (!fresh) {
     try {
       const old = JSON.parse(await Deno.readTextFile(cachePath)) as Cache;
       if (old.key === key) cache = old;
     } catch { /* nothing kept */ }
   }
   const reused: string[] = [];
-  const unit = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+  const unit: Unit = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     const kept = cache.units[name];
     if (kept) {
       reused.push(`${name} (${kept.at})`);
@@ -139,7 +178,11 @@ async function main(): Promise<number> {
     await writeFileAtomic(cachePath, JSON.stringify(cache));
     return value;
   };
+  return { unit, reused };
+}
 
+/** The four parts, in order, each unit kept as it finishes. */
+async function measure(sizes: Sizes, unit: Unit, progress: Progress) {
   const inference = await unit("inference", () => {
     progress(
       `1/4 inference: K = 1–4 × splits at ${
@@ -150,6 +193,25 @@ async function main(): Promise<number> {
   });
   progress("2/4 training: measuring the real-data reference");
   const reference = await loadReference(sizes.referenceVideos, sizes.training.samples);
+  const runs = await trainingRuns(sizes, reference, unit, progress);
+  const alignment = await unit("alignment", () => {
+    progress(`3/4 alignment at B = ${sizes.alignment.batches.join(", ")}`);
+    return runAlignment(sizes.alignment.batches, sizes.alignment.reps);
+  });
+  const torch = await unit("torch", () => {
+    progress(`4/4 PyTorch reference, ${sizes.torchRounds} rounds`);
+    return runTorch(sizes.torchRounds);
+  });
+  return { inference, reference, runs, alignment, torch };
+}
+
+/** Every method for every form and seed, at the same wall-clock budget. */
+async function trainingRuns(
+  sizes: Sizes,
+  reference: Reference,
+  unit: Unit,
+  progress: Progress,
+): Promise<TrainingRun[]> {
   const runs: TrainingRun[] = [];
   const total = sizes.training.forms.length * METHODS.length * sizes.training.seeds.length;
   for (const seed of sizes.training.seeds) {
@@ -168,36 +230,7 @@ async function main(): Promise<number> {
       }
     }
   }
-  const alignment = await unit("alignment", () => {
-    progress(`3/4 alignment at B = ${sizes.alignment.batches.join(", ")}`);
-    return runAlignment(sizes.alignment.batches, sizes.alignment.reps);
-  });
-  const torch = await unit("torch", () => {
-    progress(`4/4 PyTorch reference, ${sizes.torchRounds} rounds`);
-    return runTorch(sizes.torchRounds);
-  });
-
-  const results: BenchResults = {
-    mode,
-    date: new Date().toISOString(),
-    seconds: (performance.now() - started) / 1000,
-    machine: await machine(backend.description),
-    sizes,
-    inference,
-    training: runs,
-    reference: {
-      videos: reference.videos,
-      floor: reference.floor,
-      real: reference.realMotion,
-      truth: reference.truthMotion,
-      realDiffMean: reference.realDifferences.meanAbs,
-      encoder: reference.encoderTraining,
-    },
-    alignment,
-    torch,
-    reused,
-  };
-  return await writeDocuments(results, outDir, progress);
+  return runs;
 }
 
 /** Writes BENCHMARKS.md, its plots and results.json under `outDir`, and the HTML report. */

@@ -8,10 +8,12 @@ import * as tf from "@tensorflow/tfjs";
 import {
   BackendUnavailableError,
   createDenoiser,
+  type Denoiser,
   initBackend,
   modelPredict,
   planForTraining,
   TRAIN_SMALL,
+  type Trainer,
   trainersByStage,
   trainSmallData,
   trainSmallModel,
@@ -65,31 +67,75 @@ export const TORCH_ENV = {
  */
 export async function runTorch(rounds: number): Promise<TorchResult> {
   const backend = await initBackend();
+  const { vanilla, perStage } = trainersByStage();
+  const ours = await timeOurBackends(rounds, { vanilla, perStage });
+  await initBackend(backend.requested);
+  const ourParameters = vanilla.model.params.count();
+  const own = backend.name === "native" ? ours.timings.native : ours.timings.wasm;
+  const result: TorchResult = {
+    available: false,
+    ourParameters,
+    backend: backend.description,
+    rows: [16, 8, 4].map((frames) => ({
+      frames,
+      ours: median(own[frames]),
+      ...(ours.timings.wasm ? { wasm: median(ours.timings.wasm[frames]) } : {}),
+      ...(ours.timings.native ? { native: median(ours.timings.native[frames]) } : {}),
+    })),
+    sampling: ours.sampling,
+    kernels: ours.kernels,
+    ...(ours.nativeUnavailable ? { nativeUnavailable: ours.nativeUnavailable } : {}),
+  };
+  const torch = await runTorchReference(rounds);
+  if ("reason" in torch) return { ...result, reason: torch.reason };
+  if (torch.parameters !== ourParameters) {
+    throw new Error(
+      `the PyTorch model has ${torch.parameters} parameters, ours ${ourParameters}: the architectures differ`,
+    );
+  }
+  return {
+    ...result,
+    available: true,
+    torch: torch.torch,
+    threads: torch.threads,
+    parameters: torch.parameters,
+    rows: result.rows.map((r) => ({ ...r, torch: torch.ms[String(r.frames)] })),
+  };
+}
+
+/** Our step times by backend and frames, sampling times and kernel calls per step. */
+interface OurTimings {
+  timings: Record<string, Record<number, number[]>>;
+  sampling: Record<string, number>;
+  kernels: Record<string, number>;
+  nativeUnavailable?: string;
+}
+
+/**
+ * The same trainers on each backend in turn (native shares wasm's instance, so the weights stay
+ * where they are); rounds alternate between the shapes so that drift hits all alike.
+ */
+async function timeOurBackends(
+  rounds: number,
+  trainers: ReturnType<typeof trainersByStage>,
+): Promise<OurTimings> {
   const data = await trainSmallData();
   const x0 = toModelSpace(data, Array.from({ length: TRAIN_SMALL.batch }, (_, i) => i));
-  const { vanilla, perStage } = trainersByStage();
-  const byFrames: [number, (typeof vanilla)][] = [[16, vanilla], [8, perStage[1]], [
-    4,
-    perStage[0],
-  ]];
-  // The same trainers on each backend in turn (native shares wasm's instance, so the weights
-  // stay where they are); rounds alternate between the shapes so that drift hits all alike.
-  const timings: Record<string, Record<number, number[]>> = {};
-  const sampling: Record<string, number> = {}, kernels: Record<string, number> = {};
-  let nativeUnavailable: string | undefined;
-  const plan = planForTraining(TRAIN_SMALL, 30);
+  const { vanilla, perStage } = trainers;
+  const byFrames: [number, Trainer][] = [[16, vanilla], [8, perStage[1]], [4, perStage[0]]];
+  const out: OurTimings = { timings: {}, sampling: {}, kernels: {} };
   const sampler = createDenoiser(trainSmallModel(), createRng(3));
   for (const name of ["wasm", "native"] as const) {
     try {
       await initBackend(name);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;
-      nativeUnavailable = error.message;
+      out.nativeUnavailable = error.message;
       continue;
     }
     const ms: Record<number, number[]> = { 16: [], 8: [], 4: [] };
     for (const [, t] of byFrames) await t.trainStep(x0);
-    kernels[name] = (await tf.profile(async () => {
+    out.kernels[name] = (await tf.profile(async () => {
       await vanilla.trainStep(x0);
     })).kernels.length;
     for (let r = 0; r < rounds; r++) {
@@ -99,37 +145,36 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
         ms[frames].push(performance.now() - t0);
       }
     }
-    timings[name] = ms;
-    const draws: number[] = [];
-    for (let r = 0; r < Math.max(2, Math.ceil(rounds / 2)); r++) {
-      const t0 = performance.now();
-      await sampleStaged(plan, modelPredict(sampler, plan), {
-        prediction: "stage-velocity",
-        start: { batch: 8, height: sampler.config.height, width: sampler.config.width },
-        seed: r,
-      });
-      draws.push(performance.now() - t0);
-    }
-    sampling[name] = median(draws);
+    out.timings[name] = ms;
+    out.sampling[name] = await timeSampling(sampler, rounds);
   }
-  await initBackend(backend.requested);
   sampler.params.dispose();
-  const ourParameters = vanilla.model.params.count();
-  const ours = backend.name === "native" ? timings.native : timings.wasm;
-  const result: TorchResult = {
-    available: false,
-    ourParameters,
-    backend: backend.description,
-    rows: [16, 8, 4].map((frames) => ({
-      frames,
-      ours: median(ours[frames]),
-      ...(timings.wasm ? { wasm: median(timings.wasm[frames]) } : {}),
-      ...(timings.native ? { native: median(timings.native[frames]) } : {}),
-    })),
-    sampling,
-    kernels,
-    ...(nativeUnavailable ? { nativeUnavailable } : {}),
-  };
+  return out;
+}
+
+/** The median time to draw 8 videos with 30 staged steps. */
+async function timeSampling(sampler: Denoiser, rounds: number): Promise<number> {
+  const plan = planForTraining(TRAIN_SMALL, 30);
+  const draws: number[] = [];
+  for (let r = 0; r < Math.max(2, Math.ceil(rounds / 2)); r++) {
+    const t0 = performance.now();
+    await sampleStaged(plan, modelPredict(sampler, plan), {
+      prediction: "stage-velocity",
+      start: { batch: 8, height: sampler.config.height, width: sampler.config.width },
+      seed: r,
+    });
+    draws.push(performance.now() - t0);
+  }
+  return median(draws);
+}
+
+/** What bench/torch_reference.py reports, or why it could not run. */
+type TorchReference =
+  | { torch: string; threads: number; parameters: number; ms: Record<string, number> }
+  | { reason: string };
+
+/** Runs bench/torch_reference.py with Debian's PyTorch on the same shapes. */
+async function runTorchReference(rounds: number): Promise<TorchReference> {
   const script = new URL("../torch_reference.py", import.meta.url).pathname;
   let output: Deno.CommandOutput;
   try {
@@ -148,31 +193,17 @@ export async function runTorch(rounds: number): Promise<TorchResult> {
       stderr: "piped",
     }).output();
   } catch (error) {
-    return { ...result, reason: `/usr/bin/python3 could not start (${(error as Error).message})` };
+    return { reason: `/usr/bin/python3 could not start (${(error as Error).message})` };
   }
   const stderr = new TextDecoder().decode(output.stderr);
   if (!output.success) {
     if (/No module named 'torch'/.test(stderr)) {
       return {
-        ...result,
         reason:
           "PyTorch is not installed: apt-get install -y --no-install-recommends python3-torch",
       };
     }
     throw new Error(`bench/torch_reference.py failed:\n${stderr}`);
   }
-  const torch = JSON.parse(new TextDecoder().decode(output.stdout));
-  if (torch.parameters !== ourParameters) {
-    throw new Error(
-      `the PyTorch model has ${torch.parameters} parameters, ours ${ourParameters}: the architectures differ`,
-    );
-  }
-  return {
-    ...result,
-    available: true,
-    torch: torch.torch,
-    threads: torch.threads,
-    parameters: torch.parameters,
-    rows: result.rows.map((r) => ({ ...r, torch: torch.ms[String(r.frames)] })),
-  };
+  return JSON.parse(new TextDecoder().decode(output.stdout));
 }

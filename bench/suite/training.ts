@@ -18,7 +18,7 @@ import {
   trainSmallData,
   trainSmallModel,
 } from "../../lib/nn/mod.ts";
-import { createRng } from "../../lib/mod.ts";
+import { createRng, type StagePlan } from "../../lib/mod.ts";
 import { measureQuality, type Quality, type Reference } from "./quality.ts";
 import { median, type Progress } from "./util.ts";
 
@@ -123,17 +123,7 @@ export async function runTraining(
     );
   const batchFor = (t: Trainer) =>
     toModelSpace(data, Array.from({ length: t.config.batch }, () => t.rng.integer(data.shape[0])));
-  // Size the learning-rate schedule to the budget from a short timed probe.
-  const probe = make(1000);
-  await probe.trainStep(batchFor(probe));
-  const t0 = performance.now();
-  for (let i = 0; i < 8; i++) await probe.trainStep(batchFor(probe));
-  const plannedSteps = Math.max(
-    10,
-    Math.round((s.seconds * 1000) / ((performance.now() - t0) / 8)),
-  );
-  probe.model.params.dispose();
-
+  const plannedSteps = await plannedStepsFor(make(1000), batchFor, s.seconds);
   const trainer = make(plannedSteps);
   const plan = planForTraining(trainer.config, s.sampleSteps);
   const evalAt = Array.from({ length: s.evals }, (_, i) => (s.seconds * (i + 1)) / s.evals);
@@ -141,23 +131,12 @@ export async function runTraining(
   const stepMs: number[] = [];
   let clock = 0;
   const evaluate = async () => {
-    const samples = await drawSamples(trainer.model, {
-      plan,
-      prediction: trainer.prediction,
-      count: s.samples,
-      seed: 90_001,
-      keep: "none",
-    });
-    evals.push({
-      seconds: clock / 1000,
-      step: trainer.step,
-      quality: measureQuality(samples.pixels, s.samples, reference),
-    });
-    const q = evals.at(-1)!.quality;
+    const quality = await sampleQuality(trainer, { plan, samples: s.samples, reference });
+    evals.push({ seconds: clock / 1000, step: trainer.step, quality });
     progress(
       `  ${form} ${method} seed ${seed}: ${(clock / 1000).toFixed(0)} s, step ${trainer.step}, ` +
-        `FD ${q.fd.toFixed(3)}, MMD ${q.mmd.toFixed(3)}, objects/frame ${
-          q.motion.objectsPerFrame.toFixed(2)
+        `FD ${quality.fd.toFixed(3)}, MMD ${quality.mmd.toFixed(3)}, objects/frame ${
+          quality.motion.objectsPerFrame.toFixed(2)
         }`,
     );
   };
@@ -184,4 +163,36 @@ export async function runTraining(
     meanMsPerStep: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
     evals,
   };
+}
+
+/**
+ * Sizes the learning-rate schedule to the budget from a short timed probe (one untimed step, then
+ * 8 timed), and disposes of the probe.
+ */
+async function plannedStepsFor(
+  probe: Trainer,
+  batchFor: (t: Trainer) => Float32Array,
+  seconds: number,
+): Promise<number> {
+  await probe.trainStep(batchFor(probe));
+  const t0 = performance.now();
+  for (let i = 0; i < 8; i++) await probe.trainStep(batchFor(probe));
+  const planned = Math.max(10, Math.round((seconds * 1000) / ((performance.now() - t0) / 8)));
+  probe.model.params.dispose();
+  return planned;
+}
+
+/** Draws the evaluation's samples with the current weights and measures them. */
+async function sampleQuality(
+  trainer: Trainer,
+  at: { plan: StagePlan; samples: number; reference: Reference },
+): Promise<Quality> {
+  const samples = await drawSamples(trainer.model, {
+    plan: at.plan,
+    prediction: trainer.prediction,
+    count: at.samples,
+    seed: 90_001,
+    keep: "none",
+  });
+  return measureQuality(samples.pixels, at.samples, at.reference);
 }
