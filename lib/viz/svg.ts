@@ -146,23 +146,10 @@ export function svgLineChart(
   if (xs.length === 0 || ys.length === 0) {
     throw new RangeError(`svgLineChart "${options.title}": no finite points to draw`);
   }
-  let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (options.yFrom0 && !options.logY) y0 = Math.min(0, y0);
-  if (x1 === x0) (x0 -= 0.5, x1 += 0.5);
-  if (y1 === y0) (y0 -= Math.abs(y0) * 0.1 + 0.5, y1 += Math.abs(y1) * 0.1 + 0.5);
-  const pad = (y1 - y0) * 0.05;
-  if (!(options.yFrom0 && y0 === 0)) y0 -= pad;
-  y1 += pad;
+  const [x0, x1, y0, y1] = lineChartRange(xs, ys, options);
   const px = (v: number) => l + ((v - x0) / (x1 - x0)) * (w - l - r);
   const py = (v: number) => h - b - ((v - y0) / (y1 - y0)) * (h - t - b);
   let out = header(options, w, h);
-  const axisTicks = (lo: number, hi: number, log?: boolean) =>
-    log
-      ? niceTicks(Math.floor(lo), Math.ceil(hi), Math.ceil(hi) - Math.floor(lo)).filter((v) =>
-        Number.isInteger(v) && v >= lo - 1e-9 && v <= hi + 1e-9
-      )
-      : niceTicks(lo, hi);
   for (const v of axisTicks(y0, y1, options.logY)) {
     out +=
       `<line x1="${l}" x2="${w - r}" y1="${py(v).toFixed(1)}" y2="${
@@ -187,30 +174,65 @@ export function svgLineChart(
     color: s.color ?? SVG_PALETTE[i % SVG_PALETTE.length],
   }));
   for (const s of items) {
-    const pts = s.x.map((x, i) => [tx(x), ty(s.y[i])]);
-    let d = "", pen = false;
-    for (const [x, y] of pts) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) {
-        pen = false;
-        continue;
-      }
-      d += `${pen ? "L" : "M"}${px(x).toFixed(1)} ${py(y).toFixed(1)}`;
-      pen = true;
-    }
-    out += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${
-      s.dash ? ' stroke-dasharray="5 3"' : ""
-    }/>\n`;
-    for (const [x, y] of pts) {
-      if (Number.isFinite(x) && Number.isFinite(y)) {
-        out += `<circle cx="${px(x).toFixed(1)}" cy="${
-          py(y).toFixed(1)
-        }" r="2.5" fill="${s.color}"/>`;
-      }
-    }
-    out += "\n";
+    out += seriesPath(s.x.map((x, i) => [tx(x), ty(s.y[i])]), s, px, py);
   }
   out += legend(items, w - r + 14, t + 10);
   return out + "</svg>\n";
+}
+
+/** The axes' ranges: the data's, padded by 5 % in y, from 0 with `yFrom0`, never empty. */
+function lineChartRange(
+  xs: number[],
+  ys: number[],
+  options: { logY?: boolean; yFrom0?: boolean },
+): [number, number, number, number] {
+  let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (options.yFrom0 && !options.logY) y0 = Math.min(0, y0);
+  if (x1 === x0) (x0 -= 0.5, x1 += 0.5);
+  if (y1 === y0) (y0 -= Math.abs(y0) * 0.1 + 0.5, y1 += Math.abs(y1) * 0.1 + 0.5);
+  const pad = (y1 - y0) * 0.05;
+  if (!(options.yFrom0 && y0 === 0)) y0 -= pad;
+  y1 += pad;
+  return [x0, x1, y0, y1];
+}
+
+/** Tick positions: nice numbers, or whole decades on a log axis. */
+function axisTicks(lo: number, hi: number, log?: boolean): number[] {
+  return log
+    ? niceTicks(Math.floor(lo), Math.ceil(hi), Math.ceil(hi) - Math.floor(lo)).filter((v) =>
+      Number.isInteger(v) && v >= lo - 1e-9 && v <= hi + 1e-9
+    )
+    : niceTicks(lo, hi);
+}
+
+/** One series as a path (broken at non-finite points) with a marker per point. */
+function seriesPath(
+  pts: number[][],
+  s: { color: string; dash?: boolean },
+  px: (v: number) => number,
+  py: (v: number) => number,
+): string {
+  let d = "", pen = false;
+  for (const [x, y] of pts) {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? "L" : "M"}${px(x).toFixed(1)} ${py(y).toFixed(1)}`;
+    pen = true;
+  }
+  let out = `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${
+    s.dash ? ' stroke-dasharray="5 3"' : ""
+  }/>\n`;
+  for (const [x, y] of pts) {
+    if (Number.isFinite(x) && Number.isFinite(y)) {
+      out += `<circle cx="${px(x).toFixed(1)}" cy="${
+        py(y).toFixed(1)
+      }" r="2.5" fill="${s.color}"/>`;
+    }
+  }
+  return out + "\n";
 }
 
 /**
