@@ -102,6 +102,30 @@ export function validationFigure(
   };
 }
 
+/** σ(t) along each stage's steps, one trace per stage, broken at the renoising jumps. */
+function sigmaTraces(trajectory: Trajectory): Record<string, unknown>[] {
+  const points: { x: number; sigma: number; k: number; frames: number }[] = [];
+  for (const s of trajectory.steps) {
+    points.push({ x: s.index, sigma: s.sigma, k: s.k, frames: s.frames });
+    const jump = trajectory.jumps.find((j) => j.afterIndex === s.index);
+    points.push({ x: s.index + 1, sigma: s.sigmaNext, k: s.k, frames: s.frames });
+    if (jump) points.push({ x: s.index + 1, sigma: NaN, k: s.k, frames: s.frames });
+  }
+  const ks = [...new Set(trajectory.steps.map((s) => s.k))].sort((a, b) => b - a);
+  return ks.map((k) => {
+    const own = points.filter((p) => p.k === k);
+    return {
+      type: "scatter",
+      mode: "lines+markers",
+      name: `σ(t), stage k = ${k}`,
+      x: own.map((p) => p.x),
+      y: own.map((p) => (Number.isNaN(p.sigma) ? null : Number(p.sigma.toPrecision(6)))),
+      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
+      marker: { size: 5 },
+    };
+  });
+}
+
 /**
  * A staged sampler's trajectory: the noise level σ(t) at every step (left axis), the frame count
  * (right axis), and each renoising jump σ(e_k) → σ(s_{k−1}) marked.
@@ -114,44 +138,27 @@ export function trajectoryFigure(
   trajectory: Trajectory,
   options: { title?: string } = {},
 ): PlotlyFigure {
-  const points: { x: number; sigma: number; k: number; frames: number }[] = [];
-  for (const s of trajectory.steps) {
-    points.push({ x: s.index, sigma: s.sigma, k: s.k, frames: s.frames });
-    const jump = trajectory.jumps.find((j) => j.afterIndex === s.index);
-    points.push({ x: s.index + 1, sigma: s.sigmaNext, k: s.k, frames: s.frames });
-    if (jump) points.push({ x: s.index + 1, sigma: NaN, k: s.k, frames: s.frames });
-  }
-  const ks = [...new Set(trajectory.steps.map((s) => s.k))].sort((a, b) => b - a);
-  const data: Record<string, unknown>[] = ks.map((k) => {
-    const own = points.filter((p) => p.k === k);
-    return {
+  const data = [
+    ...sigmaTraces(trajectory),
+    {
       type: "scatter",
       mode: "lines+markers",
-      name: `σ(t), stage k = ${k}`,
-      x: own.map((p) => p.x),
-      y: own.map((p) => (Number.isNaN(p.sigma) ? null : Number(p.sigma.toPrecision(6)))),
-      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
-      marker: { size: 5 },
-    };
-  });
-  data.push({
-    type: "scatter",
-    mode: "lines+markers",
-    name: "renoising jump",
-    x: trajectory.jumps.flatMap((j) => [j.afterIndex + 1, j.afterIndex + 1, null]),
-    y: trajectory.jumps.flatMap((j) => [j.sigmaFrom, j.sigmaTo, null]),
-    line: { color: "#d62728", dash: "dot", width: 2 },
-    marker: { symbol: "triangle-up", size: 9 },
-  });
-  data.push({
-    type: "scatter",
-    mode: "lines",
-    name: "frames",
-    x: trajectory.steps.flatMap((s) => [s.index, s.index + 1]),
-    y: trajectory.steps.flatMap((s) => [s.frames, s.frames]),
-    yaxis: "y2",
-    line: { color: "#7f7f7f", shape: "hv", width: 1.5 },
-  });
+      name: "renoising jump",
+      x: trajectory.jumps.flatMap((j) => [j.afterIndex + 1, j.afterIndex + 1, null]),
+      y: trajectory.jumps.flatMap((j) => [j.sigmaFrom, j.sigmaTo, null]),
+      line: { color: "#d62728", dash: "dot", width: 2 },
+      marker: { symbol: "triangle-up", size: 9 },
+    },
+    {
+      type: "scatter",
+      mode: "lines",
+      name: "frames",
+      x: trajectory.steps.flatMap((s) => [s.index, s.index + 1]),
+      y: trajectory.steps.flatMap((s) => [s.frames, s.frames]),
+      yaxis: "y2",
+      line: { color: "#7f7f7f", shape: "hv", width: 1.5 },
+    },
+  ];
   return {
     data,
     layout: {

@@ -68,6 +68,35 @@ function formatNumber(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(1) : Number(v.toPrecision(4)).toString();
 }
 
+/** One section's HTML; its figures are appended to `figures` and drawn by id. */
+function sectionHtml(s: ReportSection, figures: PlotlyFigure[]): string {
+  const parts = [`<h2>${escapeHtml(s.heading)}</h2>`];
+  if (s.html) parts.push(s.html);
+  for (const p of s.text ?? []) parts.push(`<p>${escapeHtml(p)}</p>`);
+  if (s.table) {
+    parts.push(
+      `<table><thead><tr>${
+        s.table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")
+      }</tr></thead><tbody>` +
+        s.table.rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("") + "</tbody></table>",
+    );
+  }
+  for (const f of s.figures ?? []) {
+    parts.push(`<div class="plot" id="plot-${figures.length}"></div>`);
+    figures.push(f);
+  }
+  if (s.images?.length) {
+    parts.push(
+      `<div class="images">` + s.images.map((im) =>
+        `<figure><img src="${escapeHtml(im.src)}" alt="${escapeHtml(im.caption)}"${
+          im.width ? ` width="${im.width}"` : ""
+        }><figcaption>${escapeHtml(im.caption)}</figcaption></figure>`
+      ).join("") + `</div>`,
+    );
+  }
+  return `<section>${parts.join("\n")}</section>`;
+}
+
 /**
  * Renders a report as one HTML page.
  *
@@ -81,33 +110,7 @@ export function renderReport(report: {
   plotly: string;
 }): string {
   const figures: PlotlyFigure[] = [];
-  const body = report.sections.map((s) => {
-    const parts = [`<h2>${escapeHtml(s.heading)}</h2>`];
-    if (s.html) parts.push(s.html);
-    for (const p of s.text ?? []) parts.push(`<p>${escapeHtml(p)}</p>`);
-    if (s.table) {
-      parts.push(
-        `<table><thead><tr>${
-          s.table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")
-        }</tr></thead><tbody>` +
-          s.table.rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("") + "</tbody></table>",
-      );
-    }
-    for (const f of s.figures ?? []) {
-      parts.push(`<div class="plot" id="plot-${figures.length}"></div>`);
-      figures.push(f);
-    }
-    if (s.images?.length) {
-      parts.push(
-        `<div class="images">` + s.images.map((im) =>
-          `<figure><img src="${escapeHtml(im.src)}" alt="${escapeHtml(im.caption)}"${
-            im.width ? ` width="${im.width}"` : ""
-          }><figcaption>${escapeHtml(im.caption)}</figcaption></figure>`
-        ).join("") + `</div>`,
-      );
-    }
-    return `<section>${parts.join("\n")}</section>`;
-  }).join("\n");
+  const body = report.sections.map((s) => sectionHtml(s, figures)).join("\n");
   const json = JSON.stringify(figures).replace(/</g, "\\u003c");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(report.title)}</title>
