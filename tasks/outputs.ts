@@ -134,30 +134,67 @@ export async function writeSamples(
   return files;
 }
 
+/** What a run's HTML report shows. */
+export interface RunReport {
+  /** The page title. */
+  title: string;
+  /** The line under it. */
+  subtitle: string;
+  /** Training losses by step. */
+  losses: LossRecord[];
+  /** Held-out losses per stage at each evaluation. */
+  validation: { step: number; losses: Record<number, number> }[];
+  /** The samples drawn at the end. */
+  samples: Samples;
+  /** The same samples, encoded. */
+  media: SampleMedia;
+  /** Motion in the samples against real videos (absent for glyphs). */
+  motion?: MotionComparison;
+  /** The run's settings. */
+  config: Record<string, unknown>;
+  /** Its timings and size. */
+  timings: Record<string, number | string>;
+}
+
 /**
  * Writes the run's HTML report (plotly.js inlined once).
  *
  * @param path the file
  * @param report the run's data
  */
-export async function writeReport(path: string, report: {
-  title: string;
-  subtitle: string;
-  losses: LossRecord[];
-  validation: { step: number; losses: Record<number, number> }[];
-  samples: Samples;
-  media: SampleMedia;
-  motion?: MotionComparison;
-  config: Record<string, unknown>;
-  timings: Record<string, number | string>;
-}): Promise<void> {
-  const { samples, media } = report;
-  const sections: ReportSection[] = [];
+export async function writeReport(path: string, report: RunReport): Promise<void> {
   const figures: PlotlyFigure[] = [];
   if (report.losses.length > 0) figures.push(lossFigure(report.losses));
   if (report.validation.length > 0) figures.push(validationFigure(report.validation));
-  sections.push({ heading: "Training", figures });
-  sections.push({
+  const sections: ReportSection[] = [
+    { heading: "Training", figures },
+    samplesSection(report),
+    ...(report.motion ? [motionSection(report.motion)] : []),
+    trajectorySection(report),
+    {
+      heading: "Run",
+      table: {
+        columns: ["setting", "value"],
+        rows: [
+          ...Object.entries(report.config).filter(([, v]) => v !== undefined).map((
+            [k, v],
+          ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+          ...Object.entries(report.timings).map(([k, v]) => [k, v]),
+        ],
+      },
+    },
+  ];
+  const html = renderReport({
+    title: report.title,
+    subtitle: report.subtitle,
+    sections,
+    plotly: await loadPlotlySource(),
+  });
+  await writeFileAtomic(path, html);
+}
+
+function samplesSection({ samples, media }: RunReport): ReportSection {
+  return {
     heading: "Samples",
     text: [
       `${samples.count} videos drawn with the staged sampler in ${samples.ms.toFixed(0)} ms ` +
@@ -167,24 +204,28 @@ export async function writeReport(path: string, report: {
       ...media.gifs.map((gif, i) => ({ src: dataUri(gif, "image/gif"), caption: `sample ${i}` })),
       { src: dataUri(media.strip, "image/png"), caption: "all samples, frames left to right" },
     ],
-  });
-  if (report.motion) {
-    sections.push({
-      heading: "Objects tracked",
-      text: [
-        "Objects are found in every frame (connected components seeded above half of full intensity and grown " +
-        "through pixels above an eighth of it), linked between " +
-        "frames by exact assignment, and measured along their tracks. The constant-velocity residual " +
-        "|c(f+1) − 2c(f) + c(f−1)| is 0 for free flight; bounces and jumps raise it. Permanence is the " +
-        "fraction of objects with a partner in the next frame and in the previous one (a merged blob " +
-        "where two balls cross counts as both); a video with a break has an object that vanishes or " +
-        "appears from nothing. Real videos measured " +
-        "the same way show the detector's own error against the generator's exact tracks.",
-      ],
-      table: { columns: MOTION_COLUMNS, rows: motionRows(report.motion) },
-    });
-  }
-  sections.push({
+  };
+}
+
+function motionSection(motion: MotionComparison): ReportSection {
+  return {
+    heading: "Objects tracked",
+    text: [
+      "Objects are found in every frame (connected components seeded above half of full intensity and grown " +
+      "through pixels above an eighth of it), linked between " +
+      "frames by exact assignment, and measured along their tracks. The constant-velocity residual " +
+      "|c(f+1) − 2c(f) + c(f−1)| is 0 for free flight; bounces and jumps raise it. Permanence is the " +
+      "fraction of objects with a partner in the next frame and in the previous one (a merged blob " +
+      "where two balls cross counts as both); a video with a break has an object that vanishes or " +
+      "appears from nothing. Real videos measured " +
+      "the same way show the detector's own error against the generator's exact tracks.",
+    ],
+    table: { columns: MOTION_COLUMNS, rows: motionRows(motion) },
+  };
+}
+
+function trajectorySection({ samples, media }: RunReport): ReportSection {
+  return {
     heading: "Per-stage trajectory of sample 0",
     figures: [trajectoryFigure(samples.trajectory)],
     images: media.stages
@@ -195,24 +236,5 @@ export async function writeReport(path: string, report: {
           "full-rate positions, grey where a stage has no frame",
       }]
       : [],
-  });
-  sections.push({
-    heading: "Run",
-    table: {
-      columns: ["setting", "value"],
-      rows: [
-        ...Object.entries(report.config).filter(([, v]) => v !== undefined).map((
-          [k, v],
-        ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-        ...Object.entries(report.timings).map(([k, v]) => [k, v]),
-      ],
-    },
-  });
-  const html = renderReport({
-    title: report.title,
-    subtitle: report.subtitle,
-    sections,
-    plotly: await loadPlotlySource(),
-  });
-  await writeFileAtomic(path, html);
+  };
 }
