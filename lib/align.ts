@@ -156,18 +156,7 @@ function pairwiseDot(x: VideoData, e: VideoData, n: number, d: number): Float64A
  * @returns `assignment[row] = column`
  */
 export function linearAssignment(cost: ArrayLike<number>, n: number): Int32Array {
-  if (!Number.isInteger(n) || n < 0 || cost.length !== n * n) {
-    throw new RangeError(
-      `cost must be a square n×n matrix; got ${cost.length} entries for n = ${n}`,
-    );
-  }
-  for (let i = 0; i < cost.length; i++) {
-    if (!Number.isFinite(cost[i])) {
-      throw new RangeError(
-        `cost must be finite; entry ${i} (row ${Math.floor(i / n)}) is ${cost[i]}`,
-      );
-    }
-  }
+  checkCostMatrix(cost, n);
   const c = cost instanceof Float64Array ? cost : Float64Array.from(cost);
   const u = new Float64Array(n), v = new Float64Array(n);
   const shortest = new Float64Array(n);
@@ -215,17 +204,43 @@ export function linearAssignment(cost: ArrayLike<number>, n: number): Int32Array
       if (scannedRows[r] && r !== current) u[r] += minVal - shortest[col4row[r]];
     }
     for (let c = 0; c < n; c++) if (scannedCols[c]) v[c] -= minVal - shortest[c];
-    let j = sink;
-    while (true) {
-      const r = path[j];
-      row4col[j] = r;
-      const previous = col4row[r];
-      col4row[r] = j;
-      j = previous;
-      if (r === current) break;
-    }
+    augment({ path, col4row, row4col }, current, sink);
   }
   return col4row;
+}
+
+/** Throws unless `cost` is a finite n×n matrix. */
+function checkCostMatrix(cost: ArrayLike<number>, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || cost.length !== n * n) {
+    throw new RangeError(
+      `cost must be a square n×n matrix; got ${cost.length} entries for n = ${n}`,
+    );
+  }
+  for (let i = 0; i < cost.length; i++) {
+    if (!Number.isFinite(cost[i])) {
+      throw new RangeError(
+        `cost must be finite; entry ${i} (row ${Math.floor(i / n)}) is ${cost[i]}`,
+      );
+    }
+  }
+}
+
+/** Flips the matching along the shortest path from the sink back to row `current`. */
+function augment(
+  m: { path: Int32Array; col4row: Int32Array; row4col: Int32Array },
+  current: number,
+  sink: number,
+): void {
+  const { path, col4row, row4col } = m;
+  let j = sink;
+  while (true) {
+    const r = path[j];
+    row4col[j] = r;
+    const previous = col4row[r];
+    col4row[r] = j;
+    j = previous;
+    if (r === current) break;
+  }
 }
 
 /** Σᵢ cost[i, assignment[i]]. */
