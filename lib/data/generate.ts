@@ -176,62 +176,89 @@ export function generateDataset(params: DatasetParams): Dataset {
     const objectCount = params.minObjects + rng.integer(params.maxObjects - params.minObjects + 1);
     objectCounts[n] = objectCount;
     const state = Array.from({ length: objectCount }, (_, m) => {
-      const r = randomIn(rng, params.sizeRange);
-      const shapeId = params.kind === "balls"
-        ? 0
-        : params.kind === "shapes"
-        ? rng.integer(3)
-        : 10 + rng.integer(10);
-      const angle = 2 * Math.PI * rng.uniform(), speed = randomIn(rng, params.speedRange);
-      objects[(n * M + m) * 2] = shapeId;
-      objects[(n * M + m) * 2 + 1] = r;
-      return {
-        shapeId,
-        r,
-        x: r + (W - 2 * r) * rng.uniform(),
-        y: r + (H - 2 * r) * rng.uniform(),
-        vx: speed * Math.cos(angle),
-        vy: speed * Math.sin(angle),
-      };
+      const o = drawObject(params, rng);
+      objects[(n * M + m) * 2] = o.shapeId;
+      objects[(n * M + m) * 2 + 1] = o.r;
+      return o;
     });
     for (let f = 0; f < F; f++) {
       canvas.fill(0);
       state.forEach((o, m) => {
-        if (f > 0) {
-          let bounced = false;
-          o.x += o.vx;
-          o.y += o.vy;
-          // Elastic reflection off the walls, exact within the frame interval.
-          for (let guard = 0; guard < 4; guard++) {
-            if (o.x < o.r) (o.x = 2 * o.r - o.x, o.vx = -o.vx, bounced = true);
-            else if (o.x > W - o.r) (o.x = 2 * (W - o.r) - o.x, o.vx = -o.vx, bounced = true);
-            else if (o.y < o.r) (o.y = 2 * o.r - o.y, o.vy = -o.vy, bounced = true);
-            else if (o.y > H - o.r) (o.y = 2 * (H - o.r) - o.y, o.vy = -o.vy, bounced = true);
-            else break;
-          }
-          if (bounced) bounces[(n * M + m) * F + f] = 1;
-        }
+        if (f > 0 && moveObject(o, W, H)) bounces[(n * M + m) * F + f] = 1;
         const at = ((n * M + m) * F + f) * 2;
         tracks[at] = o.x;
         tracks[at + 1] = o.y;
-        // Pixel (i, j) has its centre at (j + 0.5, i + 0.5).
-        const reach = o.r * 1.2 + 1;
-        const i0 = Math.max(0, Math.floor(o.y - reach)),
-          i1 = Math.min(H - 1, Math.ceil(o.y + reach));
-        const j0 = Math.max(0, Math.floor(o.x - reach)),
-          j1 = Math.min(W - 1, Math.ceil(o.x + reach));
-        for (let i = i0; i <= i1; i++) {
-          for (let j = j0; j <= j1; j++) {
-            const c = coverage(o.shapeId, o.r, j + 0.5 - o.x, i + 0.5 - o.y);
-            if (c > canvas[i * W + j]) canvas[i * W + j] = c;
-          }
-        }
+        drawCoverage(canvas, o, W, H);
       });
       const base = (n * F + f) * H * W;
       for (let p = 0; p < H * W; p++) pixels[base + p] = Math.round(255 * canvas[p]);
     }
   }
   return { params, shape: [count, F, H, W, 1], pixels, tracks, bounces, objectCounts, objects };
+}
+
+/** One object's shape, size, position and velocity. */
+interface MovingObject {
+  shapeId: number;
+  r: number;
+  x: number;
+  y: number;
+  vx: number;
+  vy: number;
+}
+
+/** Draws an object: its shape, radius, a position inside the frame, a speed and a direction. */
+function drawObject(params: DatasetParams, rng: Rng): MovingObject {
+  const { height: H, width: W } = params;
+  const r = randomIn(rng, params.sizeRange);
+  const shapeId = params.kind === "balls"
+    ? 0
+    : params.kind === "shapes"
+    ? rng.integer(3)
+    : 10 + rng.integer(10);
+  const angle = 2 * Math.PI * rng.uniform(), speed = randomIn(rng, params.speedRange);
+  return {
+    shapeId,
+    r,
+    x: r + (W - 2 * r) * rng.uniform(),
+    y: r + (H - 2 * r) * rng.uniform(),
+    vx: speed * Math.cos(angle),
+    vy: speed * Math.sin(angle),
+  };
+}
+
+/**
+ * Moves an object by one frame with elastic reflection off the walls, exact within the frame
+ * interval.
+ *
+ * @returns whether it bounced
+ */
+function moveObject(o: MovingObject, W: number, H: number): boolean {
+  let bounced = false;
+  o.x += o.vx;
+  o.y += o.vy;
+  for (let guard = 0; guard < 4; guard++) {
+    if (o.x < o.r) (o.x = 2 * o.r - o.x, o.vx = -o.vx, bounced = true);
+    else if (o.x > W - o.r) (o.x = 2 * (W - o.r) - o.x, o.vx = -o.vx, bounced = true);
+    else if (o.y < o.r) (o.y = 2 * o.r - o.y, o.vy = -o.vy, bounced = true);
+    else if (o.y > H - o.r) (o.y = 2 * (H - o.r) - o.y, o.vy = -o.vy, bounced = true);
+    else break;
+  }
+  return bounced;
+}
+
+/** Draws an object's pixel coverage into the frame, objects combined by max. */
+function drawCoverage(canvas: Float32Array, o: MovingObject, W: number, H: number): void {
+  // Pixel (i, j) has its centre at (j + 0.5, i + 0.5).
+  const reach = o.r * 1.2 + 1;
+  const i0 = Math.max(0, Math.floor(o.y - reach)), i1 = Math.min(H - 1, Math.ceil(o.y + reach));
+  const j0 = Math.max(0, Math.floor(o.x - reach)), j1 = Math.min(W - 1, Math.ceil(o.x + reach));
+  for (let i = i0; i <= i1; i++) {
+    for (let j = j0; j <= j1; j++) {
+      const c = coverage(o.shapeId, o.r, j + 0.5 - o.x, i + 0.5 - o.y);
+      if (c > canvas[i * W + j]) canvas[i * W + j] = c;
+    }
+  }
 }
 
 /**
