@@ -154,34 +154,13 @@ export function trajectoryRecorder(plan: StagePlan, options: RecorderOptions = {
   };
   return {
     hooks: {
-      onStep: ({ stage, step, t, tNext, x }) => {
-        trajectory.steps.push({
-          index: trajectory.steps.length,
-          k: stage.k,
-          step,
-          t,
-          tNext,
-          sigma: schedule.sigma(t),
-          sigmaNext: schedule.sigma(tNext),
-          frames: stage.frames,
-        });
-        if (keep === "every-step") snap("step", x, stage.k, t);
+      onStep: (event) => {
+        trajectory.steps.push(stepRecord(event, trajectory.steps.length, schedule));
+        if (keep === "every-step") snap("step", event.x, event.stage.k, event.t);
       },
-      onTransition: ({ from, to, before, coefficients }) => {
-        trajectory.jumps.push({
-          afterIndex: trajectory.steps.length - 1,
-          fromK: from.k,
-          toK: to.k,
-          tFrom: coefficients.from,
-          tTo: coefficients.to,
-          sigmaFrom: schedule.sigma(coefficients.from),
-          sigmaTo: schedule.sigma(coefficients.to),
-          c: coefficients.c,
-          alpha: coefficients.alpha,
-          framesFrom: from.frames,
-          framesTo: to.frames,
-        });
-        if (keep !== "none") snap("stage-end", before, from.k, from.end);
+      onTransition: (event) => {
+        trajectory.jumps.push(jumpRecord(event, trajectory.steps.length - 1, schedule));
+        if (keep !== "none") snap("stage-end", event.before, event.from.k, event.from.end);
       },
     },
     finish: (x) => {
@@ -189,5 +168,42 @@ export function trajectoryRecorder(plan: StagePlan, options: RecorderOptions = {
       if (keep !== "none") snap("final", x, last.k, last.end);
     },
     trajectory,
+  };
+}
+
+function stepRecord(
+  { stage, step, t, tNext }: StepEvent,
+  index: number,
+  schedule: StagePlan["schedule"],
+): TrajectoryStep {
+  return {
+    index,
+    k: stage.k,
+    step,
+    t,
+    tNext,
+    sigma: schedule.sigma(t),
+    sigmaNext: schedule.sigma(tNext),
+    frames: stage.frames,
+  };
+}
+
+function jumpRecord(
+  { from, to, coefficients }: TransitionEvent,
+  afterIndex: number,
+  schedule: StagePlan["schedule"],
+): TrajectoryJump {
+  return {
+    afterIndex,
+    fromK: from.k,
+    toK: to.k,
+    tFrom: coefficients.from,
+    tTo: coefficients.to,
+    sigmaFrom: schedule.sigma(coefficients.from),
+    sigmaTo: schedule.sigma(coefficients.to),
+    c: coefficients.c,
+    alpha: coefficients.alpha,
+    framesFrom: from.frames,
+    framesTo: to.frames,
   };
 }

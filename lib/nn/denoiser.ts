@@ -129,6 +129,13 @@ export function denoiserConfig(
     temporalAttention: init.temporalAttention ?? 0,
     temporalKernel: init.temporalKernel ?? 3,
   };
+  checkDenoiserConfig(config);
+  return config;
+}
+
+/** Throws a RangeError naming the first field of a filled-in config that cannot build a model. */
+function checkDenoiserConfig(config: DenoiserConfig): void {
+  const unet = config.architecture === "unet";
   if (
     !Number.isInteger(config.temporalKernel) || config.temporalKernel < 1 ||
     config.temporalKernel % 2 === 0 || config.temporalKernel > 15
@@ -164,7 +171,6 @@ export function denoiserConfig(
       `transformer width ${config.widths[0]} must be divisible by ${config.heads} heads`,
     );
   }
-  return config;
 }
 
 /**
