@@ -16,13 +16,13 @@
  * @module
  */
 import { writeFileAtomic } from "../lib/data/mod.ts";
-import { initBackend } from "../lib/nn/mod.ts";
+import { DIFFUSION_FORMS, initBackend } from "../lib/nn/mod.ts";
 import { checkInChromium, loadPlotlySource, renderReport } from "../lib/viz/mod.ts";
 import { type FlagSpec, helpText, intFlag, parseFlags, runTask, UsageError } from "../lib/cli.ts";
 import { runAlignment } from "./suite/alignment.ts";
 import { runInference } from "./suite/inference.ts";
 import { loadReference, type Reference } from "./suite/quality.ts";
-import { type BenchResults, buildReport } from "./suite/report.ts";
+import { type BenchResults, buildReport, upgradeResults } from "./suite/report.ts";
 import { runTorch } from "./suite/torch.ts";
 import { METHODS, runTraining, type TrainingRun } from "./suite/training.ts";
 import type { Progress } from "./suite/util.ts";
@@ -56,7 +56,7 @@ const SIZES = {
       samples: 48,
       sampleSteps: 16,
       seeds: [0, 1],
-      forms: ["fm", "ddim"] as ("fm" | "ddim")[],
+      forms: [...DIFFUSION_FORMS],
     },
     referenceVideos: 512,
     alignment: { batches: [8, 32, 128, 256], reps: 10 },
@@ -70,7 +70,7 @@ const SIZES = {
       samples: 8,
       sampleSteps: 6,
       seeds: [0, 1],
-      forms: ["fm", "ddim"] as ("fm" | "ddim")[],
+      forms: [...DIFFUSION_FORMS],
     },
     referenceVideos: 64,
     alignment: { batches: [8, 32], reps: 3 },
@@ -139,7 +139,7 @@ async function reportOnly(outDir: string, progress: Progress): Promise<number> {
   const path = `${outDir}/benchmarks/results.json`;
   let saved: BenchResults;
   try {
-    saved = JSON.parse(await Deno.readTextFile(path));
+    saved = upgradeResults(JSON.parse(await Deno.readTextFile(path)));
   } catch (error) {
     throw new UsageError(
       `--report-only needs ${path} from an earlier run (${(error as Error).message})`,

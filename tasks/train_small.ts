@@ -24,6 +24,7 @@ import {
   createDenoiser,
   datasetBatches,
   type DenoiserConfig,
+  DIFFUSION_FORMS,
   drawSamples,
   initBackend,
   NonFiniteError,
@@ -84,7 +85,11 @@ const FLAGS: Record<string, FlagSpec> = {
     default: String(TRAIN_SMALL_DATA.size),
   },
   stages: { type: "string", help: "pyramid stages K (1–4)", default: String(TRAIN_SMALL.stages) },
-  form: { type: "string", help: "diffusion form: fm (flow matching) | ddim", default: "fm" },
+  form: {
+    type: "string",
+    help: "training form: flow-matching | vp-epsilon (the paper's DDIM: VP schedule, ε target)",
+    default: "flow-matching",
+  },
   mode: {
     type: "string",
     help: "pyramid | vanilla (one full-rate stage, same network)",
@@ -234,7 +239,7 @@ function settingsFromFlags(v: Flags, defaultSteps: number): RunSettings {
 
 function trainConfigFromFlags(v: Flags, defaultSteps: number): TrainConfig {
   const stages = intFlag("stages", v.stages, TRAIN_SMALL.stages, 1, 4);
-  const form = choiceFlag("form", v.form, "fm", ["fm", "ddim"] as const);
+  const form = choiceFlag("form", v.form, "flow-matching", DIFFUSION_FORMS);
   const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
   return {
     mode,

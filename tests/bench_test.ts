@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { splitsFor } from "../bench/suite/inference.ts";
 import { median, timeToReach } from "../bench/suite/util.ts";
-import { curves } from "../bench/suite/report.ts";
+import { type BenchResults, curves, upgradeResults } from "../bench/suite/report.ts";
 import type { TrainingRun } from "../bench/suite/training.ts";
 import { methodConfig } from "../bench/suite/training.ts";
 import { splitSteps } from "../lib/mod.ts";
@@ -30,19 +30,20 @@ Deno.test("splitsFor() gives uniform, coarse-heavy and fine-heavy splits whose s
 });
 
 Deno.test("methodConfig() differs between methods only in mode, stages and alignment", () => {
-  const v = methodConfig("ddim", "vanilla", 300), a = methodConfig("ddim", "tpdiff-no-align", 300);
-  const b = methodConfig("ddim", "tpdiff-align", 300);
+  const v = methodConfig("vp-epsilon", "vanilla", 300),
+    a = methodConfig("vp-epsilon", "tpdiff-no-align", 300);
+  const b = methodConfig("vp-epsilon", "tpdiff-align", 300);
   assert.deepEqual([v.mode, v.stages, v.align], ["vanilla", 1, false]);
   assert.deepEqual([a.mode, a.stages, a.align], ["pyramid", 3, false]);
   assert.deepEqual([b.mode, b.stages, b.align], ["pyramid", 3, true]);
   for (const c of [v, a, b]) {
     assert.deepEqual(
       [c.form, c.batch, c.learningRate, c.steps, c.warmup],
-      ["ddim", 8, v.learningRate, 300, 60],
+      ["vp-epsilon", 8, v.learningRate, 300, 60],
     );
   }
   assert.equal(
-    methodConfig("fm", "vanilla", 20).warmup,
+    methodConfig("flow-matching", "vanilla", 20).warmup,
     4,
     "warm-up is at most a fifth of a short run",
   );
@@ -50,7 +51,7 @@ Deno.test("methodConfig() differs between methods only in mode, stages and align
 
 Deno.test("curves() averages seeds evaluation by evaluation", () => {
   const run = (method: TrainingRun["method"], seed: number, fds: number[]): TrainingRun => ({
-    form: "fm",
+    form: "flow-matching",
     method,
     seed,
     plannedSteps: 10,
@@ -69,7 +70,7 @@ Deno.test("curves() averages seeds evaluation by evaluation", () => {
     run("tpdiff-align", 0, [3, 1]),
     run("tpdiff-align", 1, [3, 1, 0.5]),
     run("tpdiff-no-align", 0, [5, 5]),
-  ], "fm");
+  ], "flow-matching");
   const v = cs.find((c) => c.method === "vanilla")!;
   assert.deepEqual(v.fd, [5, 3]);
   assert.deepEqual(v.mmd, [10, 6]);
@@ -79,4 +80,14 @@ Deno.test("curves() averages seeds evaluation by evaluation", () => {
     [3, 1],
     "cut to the shortest run",
   );
+});
+
+Deno.test("upgradeResults() renames the forms of results saved before they were spelled out", () => {
+  const saved = {
+    sizes: { training: { forms: ["fm", "ddim"] } },
+    training: [{ form: "ddim" }, { form: "fm" }, { form: "flow-matching" }],
+  } as unknown as BenchResults;
+  const r = upgradeResults(saved);
+  assert.deepEqual(r.sizes.training.forms, ["flow-matching", "vp-epsilon"]);
+  assert.deepEqual(r.training.map((x) => x.form), ["vp-epsilon", "flow-matching", "flow-matching"]);
 });

@@ -18,7 +18,7 @@ import { loadDnnl } from "../lib/nn/native/mod.ts";
 const modelConfig = denoiserConfig({ height: 16, width: 16, widths: [8, 16], patch: 4 });
 const config: TrainConfig = {
   mode: "pyramid",
-  form: "ddim",
+  form: "vp-epsilon",
   stages: 2,
   frames: 4,
   batch: 2,
@@ -196,13 +196,15 @@ Deno.test("an EMA-only export is a quarter of the size, samples like the full ch
   }
 });
 
-Deno.test("a checkpoint written before the temporal-kernel and temporal-attention fields loads with their defaults", async () => {
+Deno.test("a checkpoint written before the temporal-kernel and temporal-attention fields and the spelled-out forms loads with their defaults", async () => {
   await initBackend("wasm");
   // notebooks/checkpoints/balls-pyramid-fm was exported before those fields existed.
   const dir = new URL("../notebooks/checkpoints/balls-pyramid-fm", import.meta.url).pathname;
   const raw = JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.json`));
   assert.equal(raw.model.temporalKernel, undefined);
+  assert.equal(raw.train.form, "fm");
   const checkpoint = await readCheckpoint(dir);
+  assert.equal(checkpoint.manifest.train.form, "flow-matching");
   assert.equal(checkpoint.manifest.model.temporalKernel, 3);
   assert.equal(checkpoint.manifest.model.temporalAttention, 0);
   const model = createDenoiser(checkpoint.manifest.model, createRng(0));

@@ -14,7 +14,7 @@ import type { TrainConfig } from "../lib/nn/mod.ts";
 export function tinyTrainConfig(changes: Partial<TrainConfig> = {}): TrainConfig {
   return {
     mode: "pyramid",
-    form: "fm",
+    form: "flow-matching",
     stages: 2,
     frames: 8,
     batch: 4,

@@ -20,7 +20,7 @@ export const tinyModel = (architecture: "unet" | "transformer" = "unet"): Denois
 /** A tiny 3-stage training config over 8 frames, batch 2, without clipping. */
 export const tinyTrain: TrainConfig = {
   mode: "pyramid",
-  form: "fm",
+  form: "flow-matching",
   stages: 3,
   frames: 8,
   batch: 2,

@@ -320,7 +320,7 @@ Deno.test("a checkpoint with non-finite weights is never written, and never samp
   await initBackend("wasm");
   const config: TrainConfig = {
     mode: "pyramid",
-    form: "fm",
+    form: "flow-matching",
     stages: 2,
     frames: 4,
     batch: 2,

@@ -138,7 +138,7 @@ Deno.test("train-small also runs vanilla, without alignment, with DDIM and weigh
   try {
     for (
       const [i, extra] of [["--mode=vanilla", "--no-align"], [
-        "--form=ddim",
+        "--form=vp-epsilon",
         "--dataset=glyphs",
         "--stage-weights=1,3",
       ]].entries()
@@ -181,7 +181,11 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
       ],
       ["train_small.ts", ["--size=40"], /--size must be a multiple of 16; got 40/],
       ["train_small.ts", ["--size=8"], /--size must be an integer in \[16, 256\]; got "8"/],
-      ["train_small.ts", ["--form=ddpm"], /--form must be one of fm, ddim; got "ddpm"/],
+      [
+        "train_small.ts",
+        ["--form=fm"],
+        /--form must be one of flow-matching, vp-epsilon; got "fm"/,
+      ],
       ["train_small.ts", ["--steps=-1"], /--steps must be an integer in \[1, 10000000\]; got "-1"/],
       ["train_small.ts", ["--resume=nowhere"], /--resume nowhere: no checkpoint there/],
       [

@@ -58,7 +58,7 @@ export async function runInference(
 ): Promise<InferenceRow[]> {
   const config = trainSmallModel();
   const model = createDenoiser(config, createRng(3));
-  const schedule = scheduleFor("fm");
+  const schedule = scheduleFor("flow-matching");
   const F = 16;
   const work = (plan: StagePlan) =>
     plan.stages.reduce((a, st) => a + st.steps * st.frames * model.flopsPerFrame(st.frames), 0);

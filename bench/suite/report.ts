@@ -5,6 +5,7 @@
  * @module
  */
 import type { MotionStats } from "../../lib/metrics/mod.ts";
+import type { DiffusionForm } from "../../lib/nn/mod.ts";
 import {
   type PlotlyFigure,
   type ReportSection,
@@ -39,7 +40,7 @@ export interface BenchResults {
       samples: number;
       sampleSteps: number;
       seeds: number[];
-      forms: string[];
+      forms: DiffusionForm[];
     };
     referenceVideos: number;
     alignment: { batches: number[]; reps: number };
@@ -64,6 +65,27 @@ export interface BenchResults {
   torch: TorchResult;
   /** Units kept from an earlier, interrupted run (empty when all were measured in this one). */
   reused: string[];
+}
+
+/** How the report names each training form: a heading, and a short id for files and summaries. */
+const FORM_NAMES: Record<DiffusionForm, { title: string; id: string }> = {
+  "flow-matching": { title: "Flow matching", id: "fm" },
+  "vp-epsilon": { title: "DDIM", id: "ddim" },
+};
+
+/**
+ * Results saved before the training forms were spelled out name them "fm" and "ddim"; this
+ * renames them in place so that `--report-only` reads them.
+ *
+ * @param r saved results
+ * @returns the same results, forms renamed
+ */
+export function upgradeResults(r: BenchResults): BenchResults {
+  const legacy: Record<string, DiffusionForm> = { fm: "flow-matching", ddim: "vp-epsilon" };
+  const rename = (form: string) => Object.hasOwn(legacy, form) ? legacy[form] : form;
+  r.sizes.training.forms = r.sizes.training.forms.map(rename) as DiffusionForm[];
+  for (const run of r.training) run.form = rename(run.form) as DiffusionForm;
+  return r;
 }
 
 const f = (v: number | undefined, digits = 3) =>
@@ -105,7 +127,7 @@ export interface Curve {
  * @param form the form
  * @returns one curve per method
  */
-export function curves(runs: TrainingRun[], form: string): Curve[] {
+export function curves(runs: TrainingRun[], form: DiffusionForm): Curve[] {
   return METHODS.map((method) => {
     const own = runs.filter((r) => r.form === form && r.method === method);
     const n = Math.min(...own.map((r) => r.evals.length));
@@ -404,8 +426,9 @@ function whenReached(c: Curve, values: number[], target: number, budget: number)
 }
 
 /** One form's table, plot, HTML section and time-to-target summary. */
-function trainingForm(r: BenchResults, form: string): Part {
+function trainingForm(r: BenchResults, form: DiffusionForm): Part {
   const cs = curves(r.training, form);
+  const { title, id } = FORM_NAMES[form];
   const vanilla = cs.find((c) => c.method === "vanilla")!;
   const targets: Targets = {
     fd: vanilla.fd.at(-1)!,
@@ -414,20 +437,20 @@ function trainingForm(r: BenchResults, form: string): Part {
     budget: vanilla.seconds.at(-1)!,
   };
   const rows = cs.map((c) => methodRow(c, targets));
-  const name = `training-${form}.svg`;
+  const name = `training-${id}.svg`;
   return part({
     md: [
-      `### ${form === "fm" ? "Flow matching" : "DDIM"}`,
+      `### ${title}`,
       "",
       mdTable(TRAINING_COLUMNS, [...rows, ...realRows(r)]),
       "",
-      `![FD against wall-clock, ${form}](benchmarks/${name})`,
+      `![FD against wall-clock, ${id}](benchmarks/${name})`,
       "",
     ],
     svgs: { [name]: trainingSvg(cs, form, targets, r.sizes.training.seeds.length) },
     sections: [trainingSection(cs, form)],
     summary: cs.filter((c) => c.method !== "vanilla").map((c, i) =>
-      `${form} ${LABEL[c.method]}: vanilla's final FD at ${rows[i + 1][13]}, its best FD at ${
+      `${id} ${LABEL[c.method]}: vanilla's final FD at ${rows[i + 1][13]}, its best FD at ${
         rows[i + 1][14]
       }, of vanilla's ${targets.budget.toFixed(0)} s`
     ),
@@ -516,7 +539,7 @@ function realRows(r: BenchResults): string[][] {
   ];
 }
 
-function trainingSvg(cs: Curve[], form: string, targets: Targets, seeds: number): string {
+function trainingSvg(cs: Curve[], form: DiffusionForm, targets: Targets, seeds: number): string {
   const lines: SvgSeries[] = cs.map((c, i) => ({
     name: LABEL[c.method],
     x: c.seconds,
@@ -531,18 +554,17 @@ function trainingSvg(cs: Curve[], form: string, targets: Targets, seeds: number)
     dash: true,
   });
   return svgLineChart(lines, {
-    title: `${
-      form === "fm" ? "Flow matching" : "DDIM"
-    }: FD against training wall-clock (mean of ${seeds} seeds)`,
+    title: `${FORM_NAMES[form].title}: FD against training wall-clock (mean of ${seeds} seeds)`,
     xLabel: "training seconds",
     yLabel: "FD (encoder features)",
     width: 760,
   });
 }
 
-function trainingSection(cs: Curve[], form: string): ReportSection {
+function trainingSection(cs: Curve[], form: DiffusionForm): ReportSection {
+  const { id } = FORM_NAMES[form];
   return {
-    heading: `2. Training, ${form}`,
+    heading: `2. Training, ${id}`,
     table: {
       columns: [
         "method",
@@ -574,8 +596,8 @@ function trainingSection(cs: Curve[], form: string): ReportSection {
       ]),
     },
     figures: [
-      curveFigure(cs, (c) => c.fd, `${form}: FD against training seconds`, "FD"),
-      curveFigure(cs, (c) => c.mmd, `${form}: MMD² against training seconds`, "MMD²"),
+      curveFigure(cs, (c) => c.fd, `${id}: FD against training seconds`, "FD"),
+      curveFigure(cs, (c) => c.mmd, `${id}: MMD² against training seconds`, "MMD²"),
     ],
   };
 }
@@ -584,7 +606,9 @@ function trainingSection(cs: Curve[], form: string): ReportSection {
 function alignmentPart(r: BenchResults): Part {
   const stepOf = (method: Method) =>
     mean(
-      r.training.filter((x) => x.form === "fm" && x.method === method).map((x) => x.meanMsPerStep),
+      r.training.filter((x) => x.form === "flow-matching" && x.method === method).map((x) =>
+        x.meanMsPerStep
+      ),
     );
   const stepMs = stepOf("tpdiff-align"), vanillaMs = stepOf("vanilla");
   const trainBatch = 8; // train-small's batch, at which part 2's steps were timed

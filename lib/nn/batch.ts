@@ -49,25 +49,26 @@ export function planForTraining(
 }
 
 /**
- * The noise schedule of a diffusion form.
+ * The noise schedule of a training form.
  *
- * @param form `fm` or `ddim`
+ * @param form `flow-matching` (rectified flow) or `vp-epsilon` (a linear-β VP schedule)
  * @returns the schedule
  */
 export function scheduleFor(form: DiffusionForm): Schedule {
-  if (form === "fm") return rectifiedFlow();
-  if (form === "ddim") return vpSchedule({ beta: "linear" });
-  throw new RangeError(`form must be fm or ddim; got ${show(form)}`);
+  if (form === "flow-matching") return rectifiedFlow();
+  if (form === "vp-epsilon") return vpSchedule({ beta: "linear" });
+  throw new RangeError(`form must be flow-matching or vp-epsilon; got ${show(form)}`);
 }
 
 /**
- * The regression target of a diffusion form: Eq. 13's stage velocity for flow matching, ε for DDIM.
+ * The prediction kind a training form learns: Eq. 13's stage velocity for flow matching, ε for
+ * the VP form.
  *
- * @param form `fm` or `ddim`
+ * @param form `flow-matching` or `vp-epsilon`
  * @returns the prediction kind the model learns
  */
 export function predictionFor(form: DiffusionForm): PredictionKind {
-  return form === "fm" ? "stage-velocity" : "epsilon";
+  return form === "flow-matching" ? "stage-velocity" : "epsilon";
 }
 
 /** A batch prepared on the CPU with `lib`'s stage maths. */

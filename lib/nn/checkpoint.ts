@@ -16,7 +16,14 @@ import { TIME_DENSITIES } from "../stagewise.ts";
 import { DOWN_METHODS } from "../temporal.ts";
 import { type Denoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
-import { NonFiniteError, type OptimizerState, type TrainConfig, type Trainer } from "./trainer.ts";
+import {
+  DIFFUSION_FORMS,
+  type DiffusionForm,
+  NonFiniteError,
+  type OptimizerState,
+  type TrainConfig,
+  type Trainer,
+} from "./trainer.ts";
 
 /**
  * The checkpoint format version this build writes. Version 2 added `checksums`; version 1 files
@@ -313,6 +320,9 @@ function unpackTensors(
   return { values, ranges };
 }
 
+/** The training forms' names in checkpoints written before they were spelled out. */
+const LEGACY_FORMS: Record<string, DiffusionForm> = { fm: "flow-matching", ddim: "vp-epsilon" };
+
 /** Reports a field that fails its check, naming its value and what is allowed. */
 type FieldCheck = (name: string, ok: boolean, allowed: string) => void;
 
@@ -352,6 +362,8 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     "{ s: four 32-bit unsigned integers, spare: a number or null }",
   );
   field("train", isObject(m.train), "an object");
+  // Files written before the forms were spelled out name them "fm" and "ddim".
+  if (Object.hasOwn(LEGACY_FORMS, m.train.form)) m.train.form = LEGACY_FORMS[m.train.form];
   validateTrain(m.train, field);
   field("model", isObject(m.model), "an object");
   m.model = normalisedModel(m.model, fail);
@@ -361,7 +373,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
 /** The training config's fields, the optional ones included. */
 function validateTrain(t: TrainConfig, field: FieldCheck): void {
   field("train.mode", t.mode === "pyramid" || t.mode === "vanilla", `"pyramid" or "vanilla"`);
-  field("train.form", t.form === "fm" || t.form === "ddim", `"fm" or "ddim"`);
+  field("train.form", DIFFUSION_FORMS.includes(t.form), `"flow-matching" or "vp-epsilon"`);
   field("train.stages", isInt(t.stages, 1) && t.stages <= 4, "an integer in [1, 4]");
   for (const key of ["frames", "batch", "steps"] as const) {
     field(`train.${key}`, isInt(t[key], 1), "a positive integer");

@@ -12,7 +12,7 @@ import { type Dataset, datasetParams, loadOrCreateDataset } from "../data/mod.ts
 /** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
 export const TRAIN_SMALL: Readonly<TrainConfig> = {
   mode: "pyramid",
-  form: "fm",
+  form: "flow-matching",
   stages: 3,
   frames: 16,
   batch: 8,

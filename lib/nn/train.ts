@@ -24,7 +24,7 @@
  *   createRng(1),
  * );
  * const trainer = new Trainer({
- *   mode: "pyramid", form: "fm", stages: 2, frames: 4, batch: 2, steps: 3,
+ *   mode: "pyramid", form: "flow-matching", stages: 2, frames: 4, batch: 2, steps: 3,
  *   learningRate: 1e-3, warmup: 0, clip: 1, emaDecay: 0.9, align: true,
  * }, model, createRng(2));
  * const x0 = new Float32Array(2 * 4 * 16 * 16);

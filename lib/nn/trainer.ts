@@ -21,8 +21,15 @@ import { planForTraining, predictionFor, prepareBatch, type PreparedBatch } from
 import { createDenoiser, type Denoiser } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 
-/** The diffusion forms: flow matching (rectified flow, velocity target) or DDIM (VP, ε target). */
-export type DiffusionForm = "fm" | "ddim";
+/**
+ * The training forms: `"flow-matching"` (rectified flow, Eq. 13's stage-velocity target) or
+ * `"vp-epsilon"` (the paper's DDIM form: a VP schedule and the ε target, sampled with the `ddim`
+ * solver by default).
+ */
+export const DIFFUSION_FORMS = ["flow-matching", "vp-epsilon"] as const;
+
+/** A training form; see {@link DIFFUSION_FORMS}. */
+export type DiffusionForm = (typeof DIFFUSION_FORMS)[number];
 
 export {
   type BatchSpec,
@@ -38,7 +45,7 @@ export {
 export interface TrainConfig {
   /** `"pyramid"` (stage-wise, K stages) or `"vanilla"` (one full-rate stage). */
   mode: "pyramid" | "vanilla";
-  /** `"fm"` or `"ddim"`. */
+  /** The training form: `"flow-matching"` or `"vp-epsilon"`. */
   form: DiffusionForm;
   /** K for the pyramid (vanilla always uses 1). */
   stages: number;
