@@ -90,13 +90,20 @@ const TFJS_NODE_HELP = "the tensorflow backend needs npm:@tensorflow/tfjs-node-g
   "`deno add npm:@tensorflow/tfjs-node@4.22.0 && deno install --allow-scripts=npm:@tensorflow/tfjs-node`" +
   ", or use --backend wasm";
 
+/**
+ * Imports an optional package by its name in deno.json's imports. The name is a variable, so
+ * that Deno's module graph (and the first run's downloads) leave the package out until a run
+ * asks for it; a name deno.json does not map fails at once, downloading nothing.
+ */
+function importOptional(name: string): Promise<unknown> {
+  return import(name);
+}
+
 async function useTensorflow(): Promise<void> {
   const failures: string[] = [];
-  for (
-    const specifier of ["npm:@tensorflow/tfjs-node-gpu@4.22.0", "npm:@tensorflow/tfjs-node@4.22.0"]
-  ) {
+  for (const specifier of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
-      await import(specifier);
+      await importOptional(specifier);
       if (await tf.setBackend("tensorflow")) return;
       failures.push(`${specifier}: loaded but did not register the tensorflow backend`);
     } catch (error) {
@@ -115,7 +122,7 @@ async function useWebgpu(): Promise<void> {
         "(run Deno with a GPU or a software adapter, or use --backend wasm)",
     );
   }
-  await import("@tensorflow/tfjs-backend-webgpu");
+  await importOptional("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendUnavailableError("the webgpu backend failed to initialise");
   }
