@@ -25,3 +25,25 @@ Deno.test("the tensorflow backend is opt-in: without tfjs-node it fails with one
   }
   await initBackend("wasm");
 });
+
+Deno.test("the default path neither downloads nor locks the optional backends", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `--config=${root}deno.json`, `${root}tasks/train_small.ts`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.ok(info.success, "deno info runs");
+  const packages = Object.keys(JSON.parse(new TextDecoder().decode(info.stdout)).npmPackages);
+  assert.ok(packages.some((p) => p.startsWith("@tensorflow/tfjs-backend-wasm@")), "wasm is used");
+  const optional = /^@tensorflow\/(tfjs-node|tfjs-node-gpu|tfjs-backend-webgpu)@/;
+  assert.deepEqual(packages.filter((p) => optional.test(p)), []);
+  const lock = await Deno.readTextFile(`${root}deno.lock`);
+  assert.doesNotMatch(lock, /tfjs-node|tfjs-backend-webgpu/, "deno.lock lists no optional backend");
+  const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+  assert.deepEqual(
+    config.allowScripts,
+    { deny: ["npm:core-js"] },
+    "core-js's banner script is denied",
+  );
+});
