@@ -8,9 +8,10 @@ import { dirname, resolve } from "node:path";
 import { locateDir, writeFileAtomic } from "../lib/data/mod.ts";
 import { UsageError } from "../lib/cli.ts";
 import { MOTION_COLUMNS, type MotionComparison, motionRows } from "../lib/metrics/mod.ts";
-import type { Samples } from "../lib/nn/mod.ts";
+import type { DenoiserConfig, Samples } from "../lib/nn/mod.ts";
 import {
   dataUri,
+  labelledStrip,
   loadPlotlySource,
   lossFigure,
   type LossRecord,
@@ -148,6 +149,10 @@ export interface RunReport {
   samples: Samples;
   /** The same samples, encoded. */
   media: SampleMedia;
+  /** Real held-out videos, encoded the same way, shown beside the samples. */
+  real?: { count: number; strip: Uint8Array; gifs: Uint8Array[] };
+  /** Frames per video and the frame size. */
+  shape: { frames: number; height: number; width: number };
   /** Motion in the samples against real videos (absent for glyphs). */
   motion?: MotionComparison;
   /** The run's settings. */
@@ -171,18 +176,7 @@ export async function writeReport(path: string, report: RunReport): Promise<void
     samplesSection(report),
     ...(report.motion ? [motionSection(report.motion)] : []),
     trajectorySection(report),
-    {
-      heading: "Run",
-      table: {
-        columns: ["setting", "value"],
-        rows: [
-          ...Object.entries(report.config).filter(([, v]) => v !== undefined).map((
-            [k, v],
-          ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-          ...Object.entries(report.timings).map(([k, v]) => [k, v]),
-        ],
-      },
-    },
+    { heading: "Run", table: { columns: ["setting", "value"], rows: runRows(report) } },
   ];
   const html = renderReport({
     title: report.title,
@@ -193,19 +187,37 @@ export async function writeReport(path: string, report: RunReport): Promise<void
   await writeFileAtomic(path, html);
 }
 
-function samplesSection({ samples, media }: RunReport): ReportSection {
+function samplesSection({ samples, media, real, shape }: RunReport): ReportSection {
+  const strip = (png: Uint8Array, rows: string[]) =>
+    svgUri(labelledStrip(png, { rows, columns: frameLabels(shape.frames), frame: shape }));
+  const named = (n: number, name: string) => Array.from({ length: n }, (_, i) => `${name} ${i}`);
   return {
-    heading: "Samples",
+    heading: "Samples beside real videos",
     text: [
       `${samples.count} videos drawn with the staged sampler in ${samples.ms.toFixed(0)} ms ` +
-      `(${samples.trajectory.steps.length} steps). Each GIF loops; the strip shows every frame.`,
+      `(${samples.trajectory.steps.length} steps)` +
+      (real ? `, then ${real.count} real held-out videos for comparison` : "") +
+      ". Each GIF loops; the strips show every frame, numbered from 0.",
     ],
     images: [
       ...media.gifs.map((gif, i) => ({ src: dataUri(gif, "image/gif"), caption: `sample ${i}` })),
-      { src: dataUri(media.strip, "image/png"), caption: "all samples, frames left to right" },
+      ...(real?.gifs ?? []).map((gif, i) => ({
+        src: dataUri(gif, "image/gif"),
+        caption: `real ${i}`,
+      })),
+      { src: strip(media.strip, named(samples.count, "sample")), caption: "samples, by frame" },
+      ...(real
+        ? [{ src: strip(real.strip, named(real.count, "real")), caption: "real videos, by frame" }]
+        : []),
     ],
   };
 }
+
+/** Column labels of a strip: the frame numbers. */
+const frameLabels = (frames: number) => Array.from({ length: frames }, (_, f) => String(f));
+
+/** An SVG document as a data URI, for an image in the report. */
+const svgUri = (svg: string) => dataUri(new TextEncoder().encode(svg), "image/svg+xml");
 
 function motionSection(motion: MotionComparison): ReportSection {
   return {
@@ -224,17 +236,45 @@ function motionSection(motion: MotionComparison): ReportSection {
   };
 }
 
-function trajectorySection({ samples, media }: RunReport): ReportSection {
+function trajectorySection({ samples, media, shape }: RunReport): ReportSection {
+  const rows = samples.trajectory.snapshots.map((s) =>
+    s.kind === "final" ? "final" : `k = ${s.k}, t = ${s.t.toFixed(2)}`
+  );
   return {
     heading: "Per-stage trajectory of sample 0",
     figures: [trajectoryFigure(samples.trajectory)],
     images: media.stages
       ? [{
-        src: dataUri(media.stages, "image/png"),
+        src: svgUri(
+          labelledStrip(media.stages, { rows, columns: frameLabels(shape.frames), frame: shape }),
+        ),
         caption:
-          "sample 0 at the end of each stage (before renoising) and at the end; frames at their " +
+          "sample 0 at the end of each stage k (before renoising) and at the end; frames at their " +
           "full-rate positions, grey where a stage has no frame",
       }]
       : [],
   };
+}
+
+/** The run's settings that apply to it (the model's by architecture), then its timings. */
+function runRows(report: RunReport): (string | number)[][] {
+  const text = (v: unknown) =>
+    Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v);
+  const rows: (string | number)[][] = [];
+  for (const [key, value] of Object.entries(report.config)) {
+    if (value === undefined) continue;
+    if (key !== "model") {
+      rows.push([key, text(value)]);
+      continue;
+    }
+    const model = value as DenoiserConfig;
+    // Each architecture reads only some of the config's fields.
+    const unused = model.architecture === "unet"
+      ? ["depth", "heads"]
+      : ["temporalKernel", "temporalAttention"];
+    for (const [k, v] of Object.entries(model)) {
+      if (!unused.includes(k)) rows.push([`model.${k}`, text(v)]);
+    }
+  }
+  return [...rows, ...Object.entries(report.timings)];
 }

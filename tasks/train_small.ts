@@ -63,7 +63,7 @@ import {
   UsageError,
 } from "../lib/cli.ts";
 import { compareMotion, type MotionComparison, type MotionStats } from "../lib/metrics/mod.ts";
-import { encodeSamples } from "../lib/viz/mod.ts";
+import { encodeSamples, encodeVideos } from "../lib/viz/mod.ts";
 import { findRun, inspectOutput, writeReport, writeSamples } from "./outputs.ts";
 
 const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
@@ -776,11 +776,9 @@ async function writeOutputs(
     seed: settings.seed + 7,
   });
   ema.params.dispose();
-  const media = encodeSamples(samples, {
-    frames: train.frames,
-    height: modelConfig.height,
-    width: modelConfig.width,
-  });
+  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
+  const media = encodeSamples(samples, shape);
+  const real = { count: 4, ...encodeVideos(data.heldOut.pixels, { count: 4, ...shape }) };
   await writeSamples(runDir, samples, media);
   const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, data.heldOut);
   const summary = runSummary(ctx, trainer, samples, timing, log, motion);
@@ -796,6 +794,8 @@ async function writeOutputs(
     validation: log.validation,
     samples,
     media,
+    real,
+    shape,
     motion,
     config: {
       ...train,
@@ -872,6 +872,9 @@ function printSummary(ctx: RunContext, summary: RunSummary): void {
   console.log(
     `wrote ${ctx.runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif, stages.png, report.html}`,
   );
+  // The last lines say what to open and what to run next.
+  console.log(`\nopen the report:  ${resolve(ctx.runDir, "report.html")}`);
+  console.log(`sample more:      deno task sample --checkpoint ${ctx.runDir} --count 16`);
 }
 
 if (import.meta.main) await runTask(main);

@@ -34,6 +34,17 @@ Deno.test("train-small runs end to end, resumes, and sample draws from its check
     }
     const summary = JSON.parse(await Deno.readTextFile(`${dir}/run/summary.json`));
     assert.equal(summary.steps, 6);
+    // The last lines say what to open and how to sample more.
+    const last = first.stdout.trim().split("\n").slice(-2);
+    assert.match(last[0], new RegExp(`^open the report: +${dir}/run/report\\.html$`));
+    assert.match(last[1], /^sample more: +deno task sample --checkpoint run --count 16$/);
+    // The report shows real videos beside the samples, labelled strips, and only the settings
+    // that apply to a U-Net.
+    const html = await Deno.readTextFile(`${dir}/run/report.html`);
+    assert.match(html, /<figcaption>real 0<\/figcaption>/);
+    assert.equal(html.match(/data:image\/svg\+xml;base64/g)?.length, 3, "samples, real, stages");
+    assert.match(html, /<td>model\.temporalKernel<\/td>/);
+    assert.doesNotMatch(html, /<td>model\.(heads|depth)<\/td>/);
     assert.ok(
       summary.motion.truth.residualMedian < 1e-3,
       "ground-truth tracks fly straight between bounces",

@@ -17,6 +17,7 @@ import {
   image,
   JUPYTER_DISPLAY,
   latex,
+  logAxis,
   lossFigure,
   markdown,
   plot,
@@ -334,4 +335,19 @@ console.log(JSON.stringify([plotHtml(f), plotHtml(f), plotHtml({ ...f, layout: {
     "the id's first part follows the figure",
   );
   assert.notEqual(ids[0].split("-")[2], ids[2].split("-")[2]);
+});
+
+Deno.test("logAxis() labels 1-2-5 ticks inside the data as plain numbers, every decade included", () => {
+  for (const [lo, hi] of [[0.031, 0.48], [2e-4, 3], [0.9, 1.1], [7, 7]]) {
+    const axis = logAxis([hi, null, lo, -1, NaN, (lo + hi) / 2], "MSE");
+    assert.equal(axis.type, "log");
+    assert.deepEqual(axis.ticktext.map(Number), axis.tickvals, "labels read back as the values");
+    assert.ok(axis.tickvals.every((v) => v >= lo && v <= hi), `${axis.tickvals} in [${lo}, ${hi}]`);
+    for (let e = Math.ceil(Math.log10(lo)); 10 ** e <= hi; e++) {
+      assert.ok(axis.tickvals.includes(Number((10 ** e).toPrecision(1))), `decade 1e${e} labelled`);
+    }
+    assert.ok(axis.tickvals.length >= (lo < hi ? 2 : 1), `${axis.tickvals} for [${lo}, ${hi}]`);
+  }
+  assert.deepEqual(logAxis([0.031, 0.48], "MSE").ticktext, ["0.05", "0.1", "0.2"]);
+  assert.deepEqual(logAxis([], "MSE").tickvals, []);
 });

@@ -28,6 +28,52 @@ export interface LossRecord {
 const STAGE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 
 /**
+ * A log axis with readable ticks: 1, 2 and 5 times every power of ten inside the data's range,
+ * labelled as plain numbers (Plotly's own log ticks label 0.2, 0.3, 0.4 as "2", "3", "4").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { logAxis } from "./figures.ts";
+ * const axis = logAxis([0.031, 0.48], "MSE");
+ * assert.deepEqual(axis.ticktext, ["0.05", "0.1", "0.2"]);
+ * ```
+ *
+ * @param values the values the axis shows (non-positive and non-finite ones are ignored)
+ * @param title the axis title
+ * @returns the Plotly axis
+ */
+export function logAxis(values: Iterable<number | null>, title: string): {
+  type: "log";
+  title: { text: string };
+  tickvals: number[];
+  ticktext: string[];
+} {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v !== null && Number.isFinite(v) && v > 0) (lo = Math.min(lo, v), hi = Math.max(hi, v));
+  }
+  const tickvals: number[] = [];
+  if (lo <= hi) {
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of [1, 2, 5]) {
+        const v = Number((m * 10 ** e).toPrecision(1));
+        if (v >= lo && v <= hi) tickvals.push(v);
+      }
+    }
+    // A range inside one 1-2-5 step also gets its two ends.
+    if (tickvals.length < 2) {
+      const all = new Set([round2(lo), ...tickvals, round2(hi)]);
+      tickvals.splice(0, tickvals.length, ...[...all].sort((a, b) => a - b));
+    }
+  }
+  return { type: "log", title: { text: title }, tickvals, ticktext: tickvals.map(String) };
+}
+
+/** Two significant digits, as a number. */
+const round2 = (v: number) => Number(v.toPrecision(2));
+
+/**
  * The training loss by stage: one trace per stage k, smoothed by an exponential moving average.
  *
  * @param records the loss records
@@ -61,7 +107,7 @@ export function lossFigure(
     layout: {
       title: { text: options.title ?? "Training loss by stage (EMA-smoothed)" },
       xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "MSE" }, type: "log" },
+      yaxis: logAxis(data.flatMap((d) => d.y), "MSE"),
       height: 360,
       margin: { t: 50, r: 20, b: 50, l: 60 },
     },
@@ -83,19 +129,20 @@ export function validationFigure(
   const ks = [...new Set(records.flatMap((r) => Object.keys(r.losses).map(Number)))].sort((a, b) =>
     b - a
   );
+  const data = ks.map((k) => ({
+    type: "scatter",
+    mode: "lines+markers",
+    name: `held-out, stage k = ${k}`,
+    x: records.map((r) => r.step),
+    y: records.map((r) => r.losses[k] ?? null),
+    line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
+  }));
   return {
-    data: ks.map((k) => ({
-      type: "scatter",
-      mode: "lines+markers",
-      name: `held-out, stage k = ${k}`,
-      x: records.map((r) => r.step),
-      y: records.map((r) => r.losses[k] ?? null),
-      line: { color: STAGE_COLOURS[(k - 1) % STAGE_COLOURS.length] },
-    })),
+    data,
     layout: {
       title: { text: options.title ?? "Held-out loss by stage (fixed videos, noise and times)" },
       xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: "MSE" }, type: "log" },
+      yaxis: logAxis(data.flatMap((d) => d.y), "MSE"),
       height: 320,
       margin: { t: 50, r: 20, b: 50, l: 60 },
     },

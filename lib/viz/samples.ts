@@ -7,6 +7,7 @@
 import { toPixels } from "../data/mod.ts";
 import type { Trajectory } from "../trajectory.ts";
 import { encodeGif } from "./gif.ts";
+import { dataUri, escapeHtml } from "./report.ts";
 import { encodePng, frameStrip, type StripOptions } from "./png.ts";
 
 /** What {@link encodeSamples} reads: videos as bytes and sample 0's trajectory. */
@@ -84,4 +85,86 @@ export function encodeSamples(
       ? snapshotStrip(samples.trajectory, { height, width })
       : undefined,
   };
+}
+
+/**
+ * Videos encoded for a report: a PNG strip (one row per video) and one looping GIF per video.
+ *
+ * @param pixels bytes 0–255, [count, frames, height, width]
+ * @param shape count, frames, height, width
+ * @returns the strip and the GIFs
+ */
+export function encodeVideos(
+  pixels: Uint8Array,
+  shape: { count: number; frames: number; height: number; width: number },
+): { strip: Uint8Array; gifs: Uint8Array[] } {
+  const { count, frames, height, width } = shape;
+  const strip = frameStrip(pixels.subarray(0, count * frames * height * width), {
+    videos: count,
+    frames,
+    height,
+    width,
+  });
+  const size = frames * height * width;
+  return {
+    strip: encodePng(strip.pixels, strip),
+    gifs: Array.from(
+      { length: count },
+      (_, i) =>
+        encodeGif(pixels.subarray(i * size, (i + 1) * size), { frames, height, width }, {
+          zoom: 3,
+        }),
+    ),
+  };
+}
+
+/**
+ * A strip made by `frameStrip` with its rows and columns labelled: an SVG that shows the PNG and
+ * writes the labels as text beside it (a row label to the left of each row, a column label above
+ * each frame), for reports and notebooks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { labelledStrip } from "./samples.ts";
+ * const svg = labelledStrip(new Uint8Array(8), {
+ *   rows: ["sample 0", "sample 1"],
+ *   columns: ["0", "1", "2"],
+ *   frame: { height: 4, width: 4 },
+ * });
+ * assert.match(svg, /<text[^>]*>sample 1<\/text>/);
+ * ```
+ *
+ * @param png the strip's PNG bytes
+ * @param layout row and column labels, the frame size, and the strip's zoom and gap (defaults 2, 2)
+ * @returns the SVG document
+ */
+export function labelledStrip(
+  png: Uint8Array,
+  layout: {
+    rows: string[];
+    columns: string[];
+    frame: { height: number; width: number };
+    zoom?: number;
+    gap?: number;
+  },
+): string {
+  const zoom = layout.zoom ?? 2, gap = layout.gap ?? 2;
+  const cw = layout.frame.width * zoom, ch = layout.frame.height * zoom;
+  const left = 8 + 7 * Math.max(0, ...layout.rows.map((r) => r.length)), top = 16;
+  const width = left + layout.columns.length * (cw + gap) - gap;
+  const height = top + layout.rows.length * (ch + gap) - gap;
+  const text = (x: number, y: number, anchor: string, label: string) =>
+    `<text x="${x}" y="${y}" text-anchor="${anchor}">${escapeHtml(label)}</text>`;
+  const columns = layout.columns.map((c, i) =>
+    text(left + i * (cw + gap) + cw / 2, top - 4, "middle", c)
+  );
+  const rows = layout.rows.map((r, i) =>
+    text(left - 6, top + i * (ch + gap) + ch / 2 + 4, "end", r)
+  );
+  const href = dataUri(png, "image/png");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `font-family="sans-serif" font-size="11" fill="#333">` +
+    `<image x="${left}" y="${top}" width="${width - left}" height="${height - top}" ` +
+    `href="${href}" style="image-rendering: pixelated"/>${columns.join("")}${rows.join("")}</svg>`;
 }
