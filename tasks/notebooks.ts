@@ -92,8 +92,43 @@ async function typeCheck(paths: string[]): Promise<number> {
   return await run(Deno.execPath(), ["check", ...files]);
 }
 
+/** Where Debian's libjs-mathjax puts MathJax 2, which nbconvert's HTML loads by default. */
+const MATHJAX = "/usr/share/javascript/mathjax/MathJax.js";
+
+/**
+ * A script for the exported page: after MathJax has typeset (or at load, without MathJax) it
+ * counts the `$` left in the rendered Markdown and LaTeX outputs (code excluded) and the GIFs that
+ * decoded, into `data-raw-math`, `data-mathjax` and `data-gifs` on `<body>`.
+ */
+const PAGE_CHECK = `<script>
+window.addEventListener("load", function () {
+  function count() {
+    var raw = 0;
+    document.querySelectorAll(".jp-RenderedMarkdown, .jp-RenderedLatex").forEach(function (el) {
+      var copy = el.cloneNode(true);
+      copy.querySelectorAll("script, style, code, pre").forEach(function (x) { x.remove(); });
+      raw += (copy.textContent.match(/\\$/g) || []).length;
+    });
+    var gifs = Array.prototype.filter.call(document.querySelectorAll('img[src^="data:image/gif"]'),
+      function (img) { return img.complete && img.naturalWidth > 0; }).length;
+    document.body.dataset.rawMath = String(raw);
+    document.body.dataset.mathjax = String(!!(window.MathJax && window.MathJax.Hub));
+    document.body.dataset.gifs = String(gifs);
+  }
+  if (window.MathJax && window.MathJax.Hub) window.MathJax.Hub.Queue(count); else count();
+});
+</script>`;
+
 async function exportHtml(paths: string[]): Promise<number> {
   await checkPython("nbconvert");
+  try {
+    Deno.statSync(MATHJAX);
+  } catch {
+    throw new UsageError(
+      `the HTML export typesets formulas with Debian's MathJax, and ${MATHJAX} is missing: ` +
+        "apt-get install -y --no-install-recommends libjs-mathjax",
+    );
+  }
   const outDir = join(root, "out", "notebooks");
   await Deno.mkdir(outDir, { recursive: true });
   const plotly = plotlyScript(await loadPlotlySource());
@@ -114,20 +149,37 @@ async function exportHtml(paths: string[]): Promise<number> {
     if (code !== 0) return code;
     const file = join(outDir, path.replace(/^notebooks\//, "").replace(/\.ipynb$/, ".html"));
     const html = await Deno.readTextFile(file);
-    const plots = (html.match(/class="tpdiff-plot"/g) ?? []).length;
-    await Deno.writeTextFile(file, html.replace("<head>", () => `<head>\n${capture}\n${plotly}`));
-    const check = await checkInChromium(file);
-    const errors = check.errors;
-    const ok = errors.length === 0 && check.drawnPlots === plots;
-    console.log(
-      `${file}: ${check.drawnPlots} of ${plots} plots drawn, ${errors.length} errors${
-        ok ? "" : " (FAILED)"
-      }`,
+    const expected = {
+      plots: (html.match(/class="tpdiff-plot"/g) ?? []).length,
+      gifs: (html.match(/<img src="data:image\/gif/g) ?? []).length,
+    };
+    await Deno.writeTextFile(
+      file,
+      html.replace("<head>", () => `<head>\n${capture}\n${plotly}`)
+        .replace("</body>", () => `${PAGE_CHECK}\n</body>`),
     );
-    for (const e of errors) console.log(`  ${e}`);
-    if (!ok) failures++;
+    if (!reportPage(file, await checkInChromium(file, { budgetMs: 30000 }), expected)) failures++;
   }
   return failures === 0 ? 0 : 1;
+}
+
+/** Prints what the browser found on one exported page; false when something is missing. */
+function reportPage(
+  file: string,
+  check: Awaited<ReturnType<typeof checkInChromium>>,
+  expected: { plots: number; gifs: number },
+): boolean {
+  const { errors, data } = check;
+  const rawMath = Number(data.rawMath ?? NaN), gifs = Number(data.gifs ?? NaN);
+  const ok = errors.length === 0 && check.drawnPlots === expected.plots &&
+    data.mathjax === "true" && rawMath === 0 && gifs === expected.gifs;
+  console.log(
+    `${file}: ${check.drawnPlots} of ${expected.plots} plots drawn, ${gifs} of ${expected.gifs} ` +
+      `GIFs shown, MathJax ${data.mathjax === "true" ? "loaded" : "missing"}, ${rawMath} raw $ ` +
+      `left in the text, ${errors.length} errors${ok ? "" : " (FAILED)"}`,
+  );
+  for (const e of errors) console.log(`  ${e}`);
+  return ok;
 }
 
 async function main(): Promise<number> {

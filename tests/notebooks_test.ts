@@ -49,3 +49,61 @@ Deno.test("committed notebooks carry every code cell's output, no errors, and no
     }
   }
 });
+
+const python = "/usr/bin/python3";
+const hasJupyter = (() => {
+  try {
+    return new Deno.Command(python, { args: ["-c", "import jupyter_client"], stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "the repo's kernelspec lists and runs a cell with no deno on the PATH",
+  ignore: !hasJupyter,
+  fn: async () => {
+    const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+    // A PATH without deno (Jupyter and npx live in /usr/bin; deno never does here).
+    const env = {
+      HOME: Deno.env.get("HOME") ?? "/tmp",
+      PATH: "/usr/bin:/bin",
+      JUPYTER_PATH: `${root}/jupyter`,
+    };
+    const which = await new Deno.Command("/bin/sh", {
+      args: ["-c", "command -v deno || echo none"],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(which.stdout).trim(), "none");
+    const list = await new Deno.Command(python, {
+      args: ["-m", "jupyter_client.kernelspecapp", "list"],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    assert.match(
+      new TextDecoder().decode(list.stdout),
+      new RegExp(`deno\\s+${root}/jupyter/kernels/deno`),
+    );
+    const script = [
+      "from jupyter_client.manager import start_new_kernel",
+      "km, kc = start_new_kernel(kernel_name='deno', startup_timeout=300)",
+      "reply = kc.execute_interactive('const x: number = 6 * 7; x', timeout=300,",
+      "  output_hook=lambda m: m['msg_type'] == 'execute_result' and print(m['content']['data']['text/plain']))",
+      "kc.stop_channels(); km.shutdown_kernel(now=True)",
+    ].join("\n");
+    const run = await new Deno.Command(python, {
+      args: ["-c", script],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    assert.equal(new TextDecoder().decode(run.stdout).trim(), "42");
+  },
+});

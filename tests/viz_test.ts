@@ -303,6 +303,12 @@ Deno.test("display objects yield Jupyter bundles; plot() inlines plotly.js once 
     png,
   );
   assert.match(shown["text/html"] as string, /width="40"/);
+  // A GIF goes out once, as an <img> that nbconvert and every front end show.
+  const gif = encodeGif(new Uint8Array(2 * 4).fill(90), { frames: 2, height: 2, width: 2 });
+  const anim = await image(gif, { mime: "image/gif", alt: "a" })[JUPYTER_DISPLAY]();
+  assert.deepEqual(Object.keys(anim).sort(), ["text/html", "text/plain"]);
+  const src = (anim["text/html"] as string).match(/src="data:image\/gif;base64,([^"]+)"/)?.[1];
+  assert.deepEqual(Uint8Array.from(atob(src!), (c) => c.charCodeAt(0)), gif);
   assert.deepEqual(await latex("x^2")[JUPYTER_DISPLAY](), {
     "text/latex": "$$x^2$$",
     "text/markdown": "$$x^2$$",

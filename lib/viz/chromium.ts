@@ -17,6 +17,8 @@ export interface BrowserCheck {
   drawnPlots: number;
   /** Script errors caught on the page and console errors Chromium logged. */
   errors: string[];
+  /** Every `data-*` attribute the page left on its `<body>` (e.g. `rawMath`), by camel-case name. */
+  data: Record<string, string>;
 }
 
 /**
@@ -67,7 +69,12 @@ export async function checkInChromium(
     if (!out.success && dom.length === 0) {
       errors.push(`chromium exited with ${out.code}: ${log.slice(-500)}`);
     }
+    const data: Record<string, string> = {};
+    for (const [, name, value] of body.matchAll(/\bdata-([a-z0-9-]+)="([^"]*)"/g)) {
+      data[name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = value;
+    }
     return {
+      data,
       plotsDrawn: Number(attr("data-plots-drawn") ?? 0),
       plotsExpected: Number(attr("data-plots-expected") ?? NaN),
       svgCount: (dom.match(/class="main-svg"/g) ?? []).length,

@@ -109,14 +109,16 @@ export function image(
     [JUPYTER_DISPLAY]() {
       const base64 = dataUri(bytes, mime).split(",")[1];
       const bundle: MimeBundle = {
-        [mime]: base64,
         "text/plain": `<${options.alt ?? mime}, ${bytes.length} bytes>`,
       };
-      if (options.width) {
-        bundle["text/html"] =
-          `<img src="data:${mime};base64,${base64}" width="${options.width}" alt="${
-            escapeHtml(options.alt ?? "")
-          }" style="image-rendering: pixelated">`;
+      // nbconvert's HTML export cannot show image/gif (it prints the text/plain line instead), so
+      // a GIF goes out as an <img> with its data URI only, which every front end shows (and the
+      // notebook holds its bytes once).
+      if (mime !== "image/gif") bundle[mime] = base64;
+      if (options.width || mime === "image/gif") {
+        bundle["text/html"] = `<img src="data:${mime};base64,${base64}"${
+          options.width ? ` width="${options.width}"` : ""
+        } alt="${escapeHtml(options.alt ?? "")}" style="image-rendering: pixelated">`;
       }
       return bundle;
     },
