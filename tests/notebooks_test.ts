@@ -89,11 +89,16 @@ Deno.test({
       new TextDecoder().decode(list.stdout),
       new RegExp(`deno\\s+${root}/jupyter/kernels/deno`),
     );
+    // Deno's kernel may report idle before the result arrives: wait for the result itself.
     const script = [
       "from jupyter_client.manager import start_new_kernel",
       "km, kc = start_new_kernel(kernel_name='deno', startup_timeout=300)",
-      "reply = kc.execute_interactive('const x: number = 6 * 7; x', timeout=300,",
-      "  output_hook=lambda m: m['msg_type'] == 'execute_result' and print(m['content']['data']['text/plain']))",
+      "msg_id = kc.execute('const x: number = 6 * 7; x')",
+      "while True:",
+      "  msg = kc.get_iopub_msg(timeout=300)",
+      "  if msg['parent_header'].get('msg_id') == msg_id and msg['msg_type'] == 'execute_result':",
+      "    print(msg['content']['data']['text/plain'])",
+      "    break",
       "kc.stop_channels(); km.shutdown_kernel(now=True)",
     ].join("\n");
     const run = await new Deno.Command(python, {
