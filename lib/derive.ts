@@ -82,12 +82,15 @@ const EXPAND = [
   "(n1-n2)*n3 -> n1*n3 - n2*n3",
 ];
 
+const SIGN = ["n * -1 -> -n", "-1 * n -> -n"];
+
 /** Simplifies with mathjs: expand products, then the default rules; falls back on failure. */
 function simplifyExpression(node: MathNode | string): MathNode {
   const input = typeof node === "string" ? parse(node) : node;
   try {
     const expanded = simplify(input, [...EXPAND, ...simplify.rules] as never);
-    return simplify(expanded);
+    // mathjs leaves a derivative's sign as a factor "· −1"; fold it into a leading minus.
+    return simplify(simplify(expanded), [...simplify.rules, ...SIGN] as never);
   } catch {
     try {
       return simplify(input);
