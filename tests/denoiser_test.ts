@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { createDenoiser, denoiserConfig, initBackend, planForTraining } from "../lib/nn/mod.ts";
-import { tinyModel, tinyTrain } from "./nn_helpers.ts";
+import { maxDiff, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
 import { createRng } from "../lib/mod.ts";
 import { assertThrowsWith } from "./helpers.ts";
-
-async function values(t: tf.Tensor): Promise<Float32Array> {
-  return (await t.data()) as Float32Array;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 Deno.test("both denoisers accept F/4, F/2 and F frames, keep the shape, and leak no tensors", async () => {
   await initBackend("wasm");

@@ -10,18 +10,9 @@ import {
   toPatches,
   upNearest2,
 } from "../lib/nn/mod.ts";
+import { maxDiff, values } from "./nn_helpers.ts";
 import { createRng } from "../lib/mod.ts";
 import { assertThrowsWith } from "./helpers.ts";
-
-async function values(t: tf.Tensor): Promise<Float32Array> {
-  return (await t.data()) as Float32Array;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function convGrads(
   x: tf.Tensor4D,

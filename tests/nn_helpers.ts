@@ -1,8 +1,10 @@
 /**
- * The tiny model, training config and data shared by the model-layer test modules.
+ * The tiny model, training config and data, and the tensor helpers, shared by the model-layer
+ * test modules.
  *
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import { type DenoiserConfig, denoiserConfig, type TrainConfig } from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
 
@@ -35,4 +37,16 @@ export const tinyTrain: TrainConfig = {
 /** `batch` smooth random videos of 8 × 16 × 16 in (−1, 1), from a seed. */
 export function tinyData(batch: number, seed: number): Float32Array {
   return createRng(seed).fillNormal(new Float32Array(batch * 8 * 16 * 16)).map((v) => Math.tanh(v));
+}
+
+/** A tensor's values, read asynchronously. */
+export async function values(t: tf.Tensor): Promise<Float32Array> {
+  return (await t.data()) as Float32Array;
+}
+
+/** max |a − b| over the entries. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
 }

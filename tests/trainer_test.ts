@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { createDenoiser, initBackend, NonFiniteError, Trainer } from "../lib/nn/mod.ts";
-import { tinyData, tinyModel, tinyTrain } from "./nn_helpers.ts";
+import { maxDiff, tinyData, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
 import { createRng } from "../lib/mod.ts";
-
-async function values(t: tf.Tensor): Promise<Float32Array> {
-  return (await t.data()) as Float32Array;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 Deno.test("one Adam step from zero state moves every weight by lr·g/(|g| + ε), and the EMA follows", async () => {
   await initBackend("wasm");

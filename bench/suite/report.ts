@@ -5,7 +5,7 @@
  * @module
  */
 import type { MotionStats } from "../../lib/metrics/mod.ts";
-import type { DiffusionForm } from "../../lib/nn/mod.ts";
+import { type DiffusionForm, formFromFile } from "../../lib/nn/mod.ts";
 import {
   type PlotlyFigure,
   type ReportSection,
@@ -81,10 +81,9 @@ const FORM_NAMES: Record<DiffusionForm, { title: string; id: string }> = {
  * @returns the same results, forms renamed
  */
 export function upgradeResults(r: BenchResults): BenchResults {
-  const legacy: Record<string, DiffusionForm> = { fm: "flow-matching", ddim: "vp-epsilon" };
-  const rename = (form: string) => Object.hasOwn(legacy, form) ? legacy[form] : form;
-  r.sizes.training.forms = r.sizes.training.forms.map(rename) as DiffusionForm[];
-  for (const run of r.training) run.form = rename(run.form) as DiffusionForm;
+  const rename = (form: string) => formFromFile(form) as DiffusionForm;
+  r.sizes.training.forms = r.sizes.training.forms.map(rename);
+  for (const run of r.training) run.form = rename(run.form);
   return r;
 }
 

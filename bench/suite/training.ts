@@ -5,11 +5,13 @@
  *
  * @module
  */
-import { toModelSpace } from "../../lib/data/mod.ts";
+import type { Dataset } from "../../lib/data/mod.ts";
 import {
   createDenoiser,
+  datasetBatches,
   type DiffusionForm,
   drawSamples,
+  drawVideos,
   planForTraining,
   train,
   TRAIN_SMALL,
@@ -121,9 +123,7 @@ export async function runTraining(
       createDenoiser(modelConfig, createRng(`bench-model:${seed}`)),
       createRng(`bench-data:${seed}`),
     );
-  const batchFor = (t: Trainer) =>
-    toModelSpace(data, Array.from({ length: t.config.batch }, () => t.rng.integer(data.shape[0])));
-  const plannedSteps = await plannedStepsFor(make(1000), batchFor, s.seconds);
+  const plannedSteps = await plannedStepsFor(make(1000), data, s.seconds);
   const trainer = make(plannedSteps);
   const plan = planForTraining(trainer.config, s.sampleSteps);
   const evalAt = Array.from({ length: s.evals }, (_, i) => (s.seconds * (i + 1)) / s.evals);
@@ -143,7 +143,7 @@ export async function runTraining(
   // Past the planned steps (the probe guessed long) the learning rate stays at its floor, so that
   // every run trains for exactly the budget.
   await train(trainer, {
-    batches: { next: () => Promise.resolve(trainer.prepare(batchFor(trainer))) },
+    batches: datasetBatches(trainer, data, { prefetch: false }),
     until: Infinity,
     stop: () => evals.length === s.evals,
     onStep: async (_, ms) => {
@@ -169,14 +169,11 @@ export async function runTraining(
  * Sizes the learning-rate schedule to the budget from a short timed probe (one untimed step, then
  * 8 timed), and disposes of the probe.
  */
-async function plannedStepsFor(
-  probe: Trainer,
-  batchFor: (t: Trainer) => Float32Array,
-  seconds: number,
-): Promise<number> {
-  await probe.trainStep(batchFor(probe));
+async function plannedStepsFor(probe: Trainer, data: Dataset, seconds: number): Promise<number> {
+  const batch = () => drawVideos(data, probe.config.batch, probe.rng).x0;
+  await probe.trainStep(batch());
   const t0 = performance.now();
-  for (let i = 0; i < 8; i++) await probe.trainStep(batchFor(probe));
+  for (let i = 0; i < 8; i++) await probe.trainStep(batch());
   const planned = Math.max(10, Math.round((seconds * 1000) / ((performance.now() - t0) / 8)));
   probe.model.params.dispose();
   return planned;

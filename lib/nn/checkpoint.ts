@@ -19,6 +19,7 @@ import { valuesInOrder } from "./params.ts";
 import {
   DIFFUSION_FORMS,
   type DiffusionForm,
+  formFromFile,
   NonFiniteError,
   type OptimizerState,
   type TrainConfig,
@@ -320,9 +321,6 @@ function unpackTensors(
   return { values, ranges };
 }
 
-/** The training forms' names in checkpoints written before they were spelled out. */
-const LEGACY_FORMS: Record<string, DiffusionForm> = { fm: "flow-matching", ddim: "vp-epsilon" };
-
 /** Reports a field that fails its check, naming its value and what is allowed. */
 type FieldCheck = (name: string, ok: boolean, allowed: string) => void;
 
@@ -362,8 +360,7 @@ function validateManifest(m: CheckpointManifest, fail: (why: string) => never): 
     "{ s: four 32-bit unsigned integers, spare: a number or null }",
   );
   field("train", isObject(m.train), "an object");
-  // Files written before the forms were spelled out name them "fm" and "ddim".
-  if (Object.hasOwn(LEGACY_FORMS, m.train.form)) m.train.form = LEGACY_FORMS[m.train.form];
+  m.train.form = formFromFile(m.train.form) as DiffusionForm;
   validateTrain(m.train, field);
   field("model", isObject(m.model), "an object");
   m.model = normalisedModel(m.model, fail);

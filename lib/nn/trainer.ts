@@ -31,6 +31,20 @@ export const DIFFUSION_FORMS = ["flow-matching", "vp-epsilon"] as const;
 /** A training form; see {@link DIFFUSION_FORMS}. */
 export type DiffusionForm = (typeof DIFFUSION_FORMS)[number];
 
+const LEGACY_FORMS: Record<string, DiffusionForm> = { fm: "flow-matching", ddim: "vp-epsilon" };
+
+/**
+ * A training form's name as read from a file (a checkpoint, saved benchmark results): files
+ * written before the forms were spelled out name them `"fm"` and `"ddim"`; any other value is
+ * returned as it is, for the reader's own check.
+ *
+ * @param form the name in the file
+ * @returns the current name
+ */
+export function formFromFile(form: unknown): unknown {
+  return typeof form === "string" && Object.hasOwn(LEGACY_FORMS, form) ? LEGACY_FORMS[form] : form;
+}
+
 export {
   type BatchSpec,
   drawVideos,

@@ -71,6 +71,9 @@ export function encodePng(pixels: Uint8Array, size: { width: number; height: num
   return out;
 }
 
+/** {@link frameStrip}'s defaults: zoom, gap in output pixels and the gap's grey value. */
+export const STRIP_DEFAULTS = { zoom: 2, gap: 2, gapValue: 96 } as const;
+
 /** Options of {@link frameStrip}. */
 export interface StripOptions {
   /** Integer magnification (default 2). */
@@ -95,7 +98,8 @@ export function frameStrip(
   options: StripOptions = {},
 ): { pixels: Uint8Array; width: number; height: number } {
   const { videos, frames, height: h, width: w } = shape;
-  const zoom = options.zoom ?? 2, gap = options.gap ?? 2, gapValue = options.gapValue ?? 96;
+  const zoom = options.zoom ?? STRIP_DEFAULTS.zoom, gap = options.gap ?? STRIP_DEFAULTS.gap;
+  const gapValue = options.gapValue ?? STRIP_DEFAULTS.gapValue;
   if (pixels.length !== videos * frames * h * w) {
     throw new RangeError(
       `frameStrip: ${pixels.length} pixels do not fill ${videos}×${frames}×${h}×${w}`,

@@ -8,7 +8,7 @@ import { toPixels } from "../data/mod.ts";
 import type { Trajectory } from "../trajectory.ts";
 import { encodeGif } from "./gif.ts";
 import { dataUri, escapeHtml } from "./report.ts";
-import { encodePng, frameStrip, type StripOptions } from "./png.ts";
+import { encodePng, frameStrip, STRIP_DEFAULTS, type StripOptions } from "./png.ts";
 
 /** What {@link encodeSamples} reads: videos as bytes and sample 0's trajectory. */
 export interface SampleVideos {
@@ -72,15 +72,9 @@ export function encodeSamples(
   samples: SampleVideos,
   shape: { frames: number; height: number; width: number },
 ): SampleMedia {
-  const { frames, height, width } = shape;
-  const strip = frameStrip(samples.pixels, { videos: samples.count, frames, height, width });
-  const size = frames * height * width;
+  const { height, width } = shape;
   return {
-    strip: encodePng(strip.pixels, strip),
-    gifs: Array.from(
-      { length: samples.count },
-      (_, i) => encodeGif(samples.pixels.subarray(i * size, (i + 1) * size), shape, { zoom: 3 }),
-    ),
+    ...encodeVideos(samples.pixels, { count: samples.count, ...shape }),
     stages: samples.trajectory.snapshots.length > 0
       ? snapshotStrip(samples.trajectory, { height, width })
       : undefined,
@@ -136,7 +130,8 @@ export function encodeVideos(
  * ```
  *
  * @param png the strip's PNG bytes
- * @param layout row and column labels, the frame size, and the strip's zoom and gap (defaults 2, 2)
+ * @param layout row and column labels, the frame size, and the strip's zoom and gap (`frameStrip`'s
+ *   defaults)
  * @returns the SVG document
  */
 export function labelledStrip(
@@ -149,7 +144,7 @@ export function labelledStrip(
     gap?: number;
   },
 ): string {
-  const zoom = layout.zoom ?? 2, gap = layout.gap ?? 2;
+  const zoom = layout.zoom ?? STRIP_DEFAULTS.zoom, gap = layout.gap ?? STRIP_DEFAULTS.gap;
   const cw = layout.frame.width * zoom, ch = layout.frame.height * zoom;
   const left = 8 + 7 * Math.max(0, ...layout.rows.map((r) => r.length)), top = 16;
   const width = left + layout.columns.length * (cw + gap) - gap;
