@@ -42,7 +42,7 @@ const FLAGS: Record<string, FlagSpec> = {
   solver: {
     type: "string",
     help: SOLVER_NAMES.join(" | "),
-    default: "heun for fm, ddim for ddim",
+    default: "heun for flow-matching, ddim for vp-epsilon",
   },
   vanilla: { type: "boolean", help: "sample every step at full frame rate (one stage)" },
   trajectory: { type: "boolean", help: "keep a snapshot of sample 0 at every step (stages.png)" },

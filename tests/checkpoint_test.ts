@@ -79,10 +79,14 @@ async function resumeExactly(backend: "wasm" | "native"): Promise<void> {
     const losses: number[] = [];
     for (let i = 0; i < N; i++) losses.push((await first.trainStep(batch(first))).loss);
     await saveCheckpoint(`${dir}/ckpt`, first, { note: "half-way" });
+    await saveCheckpoint(`${dir}/run/checkpoint`, first, { note: "half-way" });
     first.model.params.dispose();
 
     const checkpoint = await readCheckpoint(`${dir}/ckpt`);
     assert.equal(checkpoint.manifest.step, N);
+    // A run folder reads as the checkpoint/ folder inside it.
+    const viaRun = await readCheckpoint(`${dir}/run`);
+    assert.deepEqual(viaRun.manifest, checkpoint.manifest);
     assert.deepEqual(checkpoint.manifest.extra, { note: "half-way" });
     // A fresh model with other initial weights and another RNG: everything must come from disk.
     const resumed = new Trainer(

@@ -197,13 +197,15 @@ function firstNonFinite(values: Float32Array): number {
 }
 
 /**
- * Reads and validates a checkpoint directory. A directory lost by a kill between the two renames
- * of an atomic write is read from the complete temporary that survived (`locateDir`).
+ * Reads and validates a checkpoint directory, or the `checkpoint/` folder of a train-small run
+ * folder given instead. A directory lost by a kill between the two renames of an atomic write is
+ * read from the complete temporary that survived (`locateDir`).
  *
- * @param dir the directory
+ * @param dir the checkpoint directory or a run folder that holds one
  * @returns its manifest and tensors
  */
 export async function readCheckpoint(dir: string): Promise<CheckpointTensors> {
+  if (!holdsCheckpoint(dir) && holdsCheckpoint(`${dir}/checkpoint`)) dir = `${dir}/checkpoint`;
   // A writer may replace the folder between our two reads: read again once it has.
   for (let attempt = 0;; attempt++) {
     try {
@@ -211,6 +213,15 @@ export async function readCheckpoint(dir: string): Promise<CheckpointTensors> {
     } catch (error) {
       if (attempt >= 2 || !(error instanceof Deno.errors.NotFound)) throw error;
     }
+  }
+}
+
+function holdsCheckpoint(dir: string): boolean {
+  const found = locateDir(dir);
+  try {
+    return found !== undefined && Deno.statSync(`${found}/checkpoint.json`).isFile;
+  } catch {
+    return false;
   }
 }
 
