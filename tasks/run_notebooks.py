@@ -4,8 +4,9 @@ The Deno 2.9.6 kernel can report `status: idle` before a cell's results arrive, 
 collects iopub messages by the cell's parent message id and drains the channel until it has been
 quiet for a while, instead of stopping at the first idle (which `nbconvert --execute` does).
 
-Usage: /usr/bin/python3 tasks/run_notebooks.py [--timeout S] [--quiet S] NOTEBOOK...
-Each notebook is executed in its own folder and rewritten in place (atomically) with its outputs.
+Usage: /usr/bin/python3 tasks/run_notebooks.py [--timeout S] [--quiet S] [--cwd DIR] NOTEBOOK...
+Each notebook is executed in its own folder (or in DIR) and rewritten in place (atomically) with its
+outputs.
 Exit code 1 on the first cell that errors (its traceback is printed and kept in the notebook).
 """
 import argparse
@@ -74,10 +75,10 @@ def run_cell(client, code, timeout, quiet):
     return outputs, execution_count, error
 
 
-def run_notebook(path, timeout, quiet):
+def run_notebook(path, timeout, quiet, cwd=None):
     nb = nbformat.read(path, as_version=4)
     km = KernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "deno"))
-    km.start_kernel(cwd=os.path.dirname(os.path.abspath(path)))
+    km.start_kernel(cwd=cwd or os.path.dirname(os.path.abspath(path)))
     client = km.client()
     client.start_channels()
     client.wait_for_ready(timeout=120)
@@ -108,11 +109,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--timeout", type=float, default=600, help="seconds per cell")
     parser.add_argument("--quiet", type=float, default=1.0, help="seconds of silence that end a cell")
+    parser.add_argument("--cwd", help="run the kernels in this folder instead of each notebook's")
     parser.add_argument("notebooks", nargs="+")
     args = parser.parse_args()
     for path in args.notebooks:
         print(f"{path}:", flush=True)
-        failed, seconds = run_notebook(path, args.timeout, args.quiet)
+        failed, seconds = run_notebook(path, args.timeout, args.quiet, args.cwd)
         if failed is not None:
             index, error = failed
             print(f"error in {path}, cell {index}: {error.get('ename')}: {error.get('evalue')}", file=sys.stderr)
