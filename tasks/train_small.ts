@@ -10,6 +10,7 @@ import {
   DATASET_KINDS,
   type DatasetKind,
   datasetParams,
+  type DigitSplit,
   loadOrCreateDataset,
   removeStaleTemporaries,
   toModelSpace,
@@ -533,7 +534,8 @@ interface RunData {
 async function loadRunData(ctx: RunContext): Promise<RunData> {
   const { settings } = ctx;
   const { height, width } = settings.model;
-  const params = (count: number, seed: number) =>
+  // Moving MNIST's held-out videos draw from the test digits, which training never sees.
+  const params = (count: number, seed: number, split: DigitSplit) =>
     datasetParams({
       kind: settings.dataset,
       count,
@@ -541,10 +543,11 @@ async function loadRunData(ctx: RunContext): Promise<RunData> {
       frames: settings.train.frames,
       height,
       width,
+      split,
     });
-  const train = await loadOrCreateDataset(params(settings.videos, settings.seed));
+  const train = await loadOrCreateDataset(params(settings.videos, settings.seed, "train"));
   const heldOut = await loadOrCreateDataset(
-    params(64, settings.seed + TRAIN_SMALL_DATA.heldOutSeed),
+    params(64, settings.seed + TRAIN_SMALL_DATA.heldOutSeed, "test"),
   );
   return {
     dataset: train.dataset,

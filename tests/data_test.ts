@@ -144,7 +144,7 @@ Deno.test("a truncated, foreign, wrong-version or wrong-shape dataset file is a 
 Deno.test("datasetParams() rejects bad sizes with the value and the rule", () => {
   assertThrowsWith(
     () => datasetParams({ kind: "cubes" as "balls", count: 1 }),
-    /dataset must be one of balls, shapes, glyphs; got "cubes"/,
+    /dataset must be one of balls, shapes, glyphs, moving-mnist; got "cubes"/,
   );
   assertThrowsWith(
     () => datasetParams({ kind: "balls", count: 0 }),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Dataset, type DatasetParams, generateDataset } from "./generate.ts";
+import { createDataset, type Dataset, type DatasetParams } from "./generate.ts";
 import { DATASET_FORMAT_VERSION, DatasetFileError, readDataset, writeDataset } from "./format.ts";
 import { removeStaleTemporaries } from "./atomic.ts";
 
@@ -15,7 +15,8 @@ import { removeStaleTemporaries } from "./atomic.ts";
  */
 export function datasetFileName(params: DatasetParams): string {
   const { kind, frames, height, width, count, seed, minObjects, maxObjects } = params;
-  return `${kind}-${frames}x${height}x${width}-n${count}-o${minObjects}${maxObjects}-s${seed}.tpv`;
+  const digits = kind === "moving-mnist" ? `-d${params.digitSize}-${params.split}` : "";
+  return `${kind}-${frames}x${height}x${width}-n${count}-o${minObjects}${maxObjects}${digits}-s${seed}.tpv`;
 }
 
 /**
@@ -44,7 +45,7 @@ export async function loadOrCreateDataset(
   }
   await Deno.mkdir(dir, { recursive: true });
   await removeStaleTemporaries(path);
-  const dataset = generateDataset(params);
+  const dataset = await createDataset(params);
   await writeDataset(path, dataset);
   return { dataset, path, created: true };
 }

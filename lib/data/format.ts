@@ -11,8 +11,9 @@
  * The header holds `format` (`"tpdiff-video"`), `version` (1), `generator`, `parameters`, `seed`,
  * `shape` ([count, frames, height, width, channels]), `dtype` (`"uint8"`) and `sections`: one entry
  * `{ name, dtype, shape, offset, byteLength, crc32 }` each for `pixels`, `tracks`, `bounces`,
- * `objectCounts` and `objects` (see {@link Dataset}); the file ends where the last section ends
- * (padded to 8 bytes). Version 2 added the CRC-32 of each section.
+ * `objectCounts` and `objects` (see {@link Dataset}), and for Moving MNIST `sources` (each object's
+ * digit); the file ends where the last section ends (padded to 8 bytes). Version 2 added the CRC-32
+ * of each section.
  *
  * Reads are validated: a wrong magic or version, a truncated file, trailing bytes, a section whose
  * CRC-32 does not match its bytes, inconsistent sections or a shape other than the one expected is
@@ -44,7 +45,7 @@ export class DatasetFileError extends InputError {
   }
 }
 
-type SectionName = "pixels" | "tracks" | "bounces" | "objectCounts" | "objects";
+type SectionName = "pixels" | "tracks" | "bounces" | "objectCounts" | "objects" | "sources";
 type Dtype = "uint8" | "float32";
 
 interface Section {
@@ -75,7 +76,8 @@ function sectionsOf(d: Dataset): [SectionName, Dtype, number[], Uint8Array | Flo
     ["bounces", "uint8", [N, M, F], d.bounces],
     ["objectCounts", "uint8", [N], d.objectCounts],
     ["objects", "float32", [N, M, 2], d.objects],
-  ];
+    ...(d.sources ? [["sources", "float32", [N, M], d.sources] as const] : []),
+  ] as [SectionName, Dtype, number[], Uint8Array | Float32Array][];
 }
 
 /**
@@ -155,6 +157,9 @@ export function decodeDataset(
     objectCounts: read("objectCounts", "uint8", [N]) as Uint8Array,
     objects: read("objects", "float32", [N, M, 2]) as Float32Array,
   };
+  if (params.kind === "moving-mnist") {
+    dataset.sources = read("sources", "float32", [N, M]) as Float32Array;
+  }
   if (bytes.length > end) {
     fail(`${bytes.length - end} trailing bytes after the last section (the file ends at ${end})`);
   }

@@ -1,19 +1,30 @@
 /**
- * Procedural, seeded video datasets with no downloads: bouncing balls, moving shapes and moving
- * digit-like glyphs (in the spirit of Moving MNIST). Objects move at constant velocity and reflect
- * elastically off the walls; the generator records every object's ground-truth track and bounces,
- * for the tracking metrics of `lib/metrics`.
+ * Seeded video datasets: bouncing balls, moving shapes and moving digit-like glyphs, all procedural,
+ * and Moving MNIST (Srivastava et al., 2015) from real handwritten digits (`./mnist.ts`). Objects
+ * move at constant velocity and reflect elastically off the walls; the generator records every
+ * object's ground-truth track and bounces, for the tracking metrics of `lib/metrics`.
  *
  * @module
  */
 import { show } from "../checks.ts";
 import { createRng, type Rng } from "../video.ts";
+import {
+  DIGIT_SPLITS,
+  digitImage,
+  type DigitSplit,
+  loadMnistDigits,
+  MNIST_SIZE,
+  type MnistDigits,
+} from "./mnist.ts";
 
 /** The dataset generators. */
-export type DatasetKind = "balls" | "shapes" | "glyphs";
+export type DatasetKind = "balls" | "shapes" | "glyphs" | "moving-mnist";
 
 /** Every {@link DatasetKind}. */
-export const DATASET_KINDS: readonly DatasetKind[] = ["balls", "shapes", "glyphs"];
+export const DATASET_KINDS: readonly DatasetKind[] = ["balls", "shapes", "glyphs", "moving-mnist"];
+
+/** Shape id of an MNIST digit with label d in {@link Dataset.objects}: 20 + d. */
+export const MNIST_SHAPE = 20;
 
 /** What a dataset is made from; stored in the file header. */
 export interface DatasetParams {
@@ -37,6 +48,10 @@ export interface DatasetParams {
   speedRange: [number, number];
   /** The seed. */
   seed: number;
+  /** Moving MNIST: the pool its digits come from (default "train"; held-out sets use "test"). */
+  split?: DigitSplit;
+  /** Moving MNIST: the digits' side in pixels, a divisor of 28 (default 28 at 64 pixels, 14 at 32). */
+  digitSize?: number;
 }
 
 /** A generated dataset: 8-bit grayscale videos plus ground truth. */
@@ -53,8 +68,12 @@ export interface Dataset {
   bounces: Uint8Array;
   /** Objects per video: [count]. */
   objectCounts: Uint8Array;
-  /** Per object: shape id (ball 0, square 1, triangle 2, digit 10 + d) and half-size: [count, maxObjects, 2]. */
+  /** Per object: shape id (ball 0, square 1, triangle 2, glyph 10 + d, MNIST digit 20 + d) and
+   * half-size: [count, maxObjects, 2]. */
   objects: Float32Array;
+  /** Moving MNIST: each object's digit, an index into {@link loadMnistDigits}' digits (NaN where
+   * absent): [count, maxObjects]. */
+  sources?: Float32Array;
 }
 
 /**
@@ -77,6 +96,7 @@ export function datasetParams(
   checkInt("frames", frames, 1, 1024);
   checkInt("height", height, 8, 1024);
   checkInt("width", width, 8, 1024);
+  if (kind === "moving-mnist") return movingMnistParams({ ...init, frames, height, width });
   const minObjects = init.minObjects ?? 1, maxObjects = init.maxObjects ?? 3;
   checkInt("minObjects", minObjects, 1, 8);
   checkInt("maxObjects", maxObjects, minObjects, 8);
@@ -109,6 +129,49 @@ export function datasetParams(
     sizeRange,
     speedRange,
     seed: init.seed ?? 0,
+  };
+}
+
+/** Moving MNIST's defaults: 2 digits of 28 px in 64 (14 in 32), 2–4 px per frame at 64. */
+function movingMnistParams(
+  init: Partial<DatasetParams> & { count: number; frames: number; height: number; width: number },
+): DatasetParams {
+  const side = Math.min(init.height, init.width), scale = side / 64;
+  const digitSize = init.digitSize ??
+    [28, 14, 7, 4, 2].find((d) => d <= Math.max(2, Math.round(MNIST_SIZE * scale)))!;
+  if (!Number.isInteger(digitSize) || MNIST_SIZE % digitSize !== 0 || digitSize >= side) {
+    throw new RangeError(
+      `digitSize must divide ${MNIST_SIZE} (28, 14, 7, 4 or 2) and be less than the frame's ` +
+        `${side} pixels; got ${show(init.digitSize)}`,
+    );
+  }
+  const split = init.split ?? "train";
+  if (!DIGIT_SPLITS.includes(split)) {
+    throw new RangeError(`split must be one of ${DIGIT_SPLITS.join(", ")}; got ${show(split)}`);
+  }
+  const minObjects = init.minObjects ?? 2, maxObjects = init.maxObjects ?? 2;
+  checkInt("minObjects", minObjects, 1, 8);
+  checkInt("maxObjects", maxObjects, minObjects, 8);
+  const speedRange = init.speedRange ?? [2 * scale, 4 * scale];
+  if (!(speedRange[0] >= 0 && speedRange[1] >= speedRange[0])) {
+    throw new RangeError(`speedRange must satisfy 0 ≤ min ≤ max; got [${speedRange}]`);
+  }
+  if (!Number.isSafeInteger(init.seed ?? 0)) {
+    throw new RangeError(`seed must be an integer; got ${init.seed}`);
+  }
+  return {
+    kind: "moving-mnist",
+    count: init.count,
+    frames: init.frames,
+    height: init.height,
+    width: init.width,
+    minObjects,
+    maxObjects,
+    sizeRange: [digitSize / 2, digitSize / 2],
+    speedRange,
+    seed: init.seed ?? 0,
+    split,
+    digitSize,
   };
 }
 
@@ -159,26 +222,35 @@ function randomIn(rng: Rng, [lo, hi]: [number, number]): number {
 
 /**
  * Generates a dataset. Deterministic in its parameters: the same parameters give the same bytes.
+ * Moving MNIST needs the digits ({@link loadMnistDigits}); {@link createDataset} loads them.
  *
  * @param params the parameters (see {@link datasetParams})
+ * @param digits the MNIST digits, for Moving MNIST
  * @returns the videos and their ground truth
  */
-export function generateDataset(params: DatasetParams): Dataset {
+export function generateDataset(params: DatasetParams, digits?: MnistDigits): Dataset {
   const { count, frames: F, height: H, width: W, maxObjects: M } = params;
+  if (params.kind === "moving-mnist" && digits === undefined) {
+    throw new RangeError(
+      "Moving MNIST needs the digits: pass loadMnistDigits()'s, or use createDataset",
+    );
+  }
   const pixels = new Uint8Array(count * F * H * W);
   const tracks = new Float32Array(count * M * F * 2).fill(NaN);
   const bounces = new Uint8Array(count * M * F);
   const objectCounts = new Uint8Array(count);
   const objects = new Float32Array(count * M * 2).fill(NaN);
+  const sources = digits === undefined ? undefined : new Float32Array(count * M).fill(NaN);
   const rng = createRng(`dataset:${params.kind}:${params.seed}`);
   const canvas = new Float32Array(H * W);
   for (let n = 0; n < count; n++) {
     const objectCount = params.minObjects + rng.integer(params.maxObjects - params.minObjects + 1);
     objectCounts[n] = objectCount;
     const state = Array.from({ length: objectCount }, (_, m) => {
-      const o = drawObject(params, rng);
+      const o = drawObject(params, rng, digits);
       objects[(n * M + m) * 2] = o.shapeId;
       objects[(n * M + m) * 2 + 1] = o.r;
+      if (sources && o.digit) sources[n * M + m] = o.digit.index;
       return o;
     });
     for (let f = 0; f < F; f++) {
@@ -188,16 +260,41 @@ export function generateDataset(params: DatasetParams): Dataset {
         const at = ((n * M + m) * F + f) * 2;
         tracks[at] = o.x;
         tracks[at + 1] = o.y;
-        drawCoverage(canvas, o, W, H);
+        if (o.digit) {
+          const { image, size } = o.digit;
+          stampDigit(canvas, image, { left: o.x - o.r, top: o.y - o.r, size, height: H, width: W });
+        } else drawCoverage(canvas, o, W, H);
       });
       const base = (n * F + f) * H * W;
       for (let p = 0; p < H * W; p++) pixels[base + p] = Math.round(255 * canvas[p]);
     }
   }
-  return { params, shape: [count, F, H, W, 1], pixels, tracks, bounces, objectCounts, objects };
+  return {
+    params,
+    shape: [count, F, H, W, 1],
+    pixels,
+    tracks,
+    bounces,
+    objectCounts,
+    objects,
+    ...(sources ? { sources } : {}),
+  };
 }
 
-/** One object's shape, size, position and velocity. */
+/**
+ * Generates a dataset, loading what its generator needs first (the MNIST digits for Moving MNIST).
+ *
+ * @param params the parameters (see {@link datasetParams})
+ * @returns the videos and their ground truth
+ */
+export async function createDataset(params: DatasetParams): Promise<Dataset> {
+  return generateDataset(
+    params,
+    params.kind === "moving-mnist" ? await loadMnistDigits() : undefined,
+  );
+}
+
+/** One object's shape, size, position and velocity (and, for Moving MNIST, its digit). */
 interface MovingObject {
   shapeId: number;
   r: number;
@@ -205,17 +302,26 @@ interface MovingObject {
   y: number;
   vx: number;
   vy: number;
+  digit?: { index: number; image: Uint8Array; size: number };
 }
 
 /** Draws an object: its shape, radius, a position inside the frame, a speed and a direction. */
-function drawObject(params: DatasetParams, rng: Rng): MovingObject {
+function drawObject(params: DatasetParams, rng: Rng, digits?: MnistDigits): MovingObject {
   const { height: H, width: W } = params;
   const r = randomIn(rng, params.sizeRange);
-  const shapeId = params.kind === "balls"
-    ? 0
-    : params.kind === "shapes"
-    ? rng.integer(3)
-    : 10 + rng.integer(10);
+  let shapeId: number, digit: MovingObject["digit"];
+  if (params.kind === "moving-mnist") {
+    const pool = digits!.pools[params.split ?? "train"];
+    const index = pool[rng.integer(pool.length)], size = params.digitSize ?? MNIST_SIZE;
+    digit = { index, image: digitImage(digits!, index, size), size };
+    shapeId = MNIST_SHAPE + digits!.labels[index];
+  } else {
+    shapeId = params.kind === "balls"
+      ? 0
+      : params.kind === "shapes"
+      ? rng.integer(3)
+      : 10 + rng.integer(10);
+  }
   const angle = 2 * Math.PI * rng.uniform(), speed = randomIn(rng, params.speedRange);
   return {
     shapeId,
@@ -224,7 +330,38 @@ function drawObject(params: DatasetParams, rng: Rng): MovingObject {
     y: r + (H - 2 * r) * rng.uniform(),
     vx: speed * Math.cos(angle),
     vy: speed * Math.sin(angle),
+    ...(digit ? { digit } : {}),
   };
+}
+
+/**
+ * Draws a digit image into a frame with its top-left corner at (left, top) in pixels, bilinearly
+ * interpolated, combined with what the frame holds by max (Moving MNIST's rule). At an integer
+ * corner every covered pixel is the digit's own value.
+ *
+ * @param canvas the frame, values in [0, 1], height × width
+ * @param digit the digit's bytes (0–255), size × size
+ * @param at the corner and the sizes: `left`, `top`, `size`, `height`, `width`
+ */
+export function stampDigit(
+  canvas: Float32Array,
+  digit: Uint8Array,
+  at: { left: number; top: number; size: number; height: number; width: number },
+): void {
+  const { left, top, size, height: H, width: W } = at;
+  const value = (a: number, b: number) =>
+    a >= 0 && a < size && b >= 0 && b < size ? digit[a * size + b] / 255 : 0;
+  const i0 = Math.max(0, Math.floor(top)), i1 = Math.min(H - 1, Math.ceil(top + size));
+  const j0 = Math.max(0, Math.floor(left)), j1 = Math.min(W - 1, Math.ceil(left + size));
+  for (let i = i0; i <= i1; i++) {
+    const u = i - top, a = Math.floor(u), fu = u - a;
+    for (let j = j0; j <= j1; j++) {
+      const v = j - left, b = Math.floor(v), fv = v - b;
+      const c = (1 - fu) * ((1 - fv) * value(a, b) + fv * value(a, b + 1)) +
+        fu * ((1 - fv) * value(a + 1, b) + fv * value(a + 1, b + 1));
+      if (c > canvas[i * W + j]) canvas[i * W + j] = c;
+    }
+  }
 }
 
 /**

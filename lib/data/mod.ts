@@ -1,9 +1,10 @@
 /**
- * Procedural video datasets and their file format.
+ * Video datasets (procedural, and Moving MNIST from real digits) and their file format.
  *
  * @module
  */
 export * from "./generate.ts";
+export * from "./mnist.ts";
 export * from "./format.ts";
 export * from "./atomic.ts";
 export * from "./cache.ts";
