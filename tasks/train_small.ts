@@ -11,8 +11,11 @@ import {
   type DatasetKind,
   datasetParams,
   type DigitSplit,
+  IMPORTED,
   loadOrCreateDataset,
+  readDataset,
   removeStaleTemporaries,
+  selectVideos,
   toModelSpace,
   withLock,
   writeFileAtomic,
@@ -70,6 +73,10 @@ import { findRun, inspectOutput, writeReport, writeSamples } from "./outputs.ts"
 const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
 
 const FLAGS: Record<string, FlagSpec> = {
+  data: {
+    type: "string",
+    help: "train on a .tpv file (deno task import-videos); it sets frames, size and channels",
+  },
   dataset: {
     type: "string",
     help: `procedural dataset: ${DATASET_KINDS.join(" | ")}`,
@@ -213,32 +220,75 @@ const TRAINING_FLAGS = [
   "temporal-kernel",
   "videos",
   "seed",
+  "data",
 ];
 
 interface RunSettings {
   train: TrainConfig;
   model: DenoiserConfig;
-  dataset: DatasetKind;
+  /** The generator, or "imported" for clips from a file. */
+  dataset: DatasetKind | typeof IMPORTED;
   videos: number;
   seed: number;
+  /** A dataset file to train on (its absolute path) instead of a generated set. */
+  data?: string;
+}
+
+/** What a --data file fixes: its kind, size, channels and training videos. */
+interface DataFile {
+  path: string;
+  kind: DatasetKind | typeof IMPORTED;
+  frames: number;
+  height: number;
+  width: number;
+  channels: number;
+  trainVideos: number;
+}
+
+/** Reads a --data file's header and checks that train-small can train on it. */
+async function dataFileFrom(v: Flags): Promise<DataFile | undefined> {
+  if (v.data === undefined) return undefined;
+  const clashing = ["dataset", "videos", "frames", "size"].filter((f) => v[f] !== undefined);
+  if (clashing.length > 0) {
+    throw new UsageError(
+      `--data sets the dataset, its videos, frames and size; drop ${
+        clashing.map((f) => `--${f}`).join(", ")
+      }`,
+    );
+  }
+  const path = resolve(String(v.data));
+  const d = await readDataset(path);
+  const [, frames, height, width, channels] = d.shape;
+  if (height % 16 !== 0 || width % 16 !== 0) {
+    throw new UsageError(
+      `${v.data}: frames are ${height} × ${width}; the model needs multiples of 16 (import with --size 32 or 64)`,
+    );
+  }
+  const trainVideos = d.split ? d.split.filter((x) => x === 0).length : d.shape[0];
+  return { path, kind: d.params.kind, frames, height, width, channels, trainVideos };
 }
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function settingsFromFlags(v: Flags, defaultSteps: number): RunSettings {
-  const train = trainConfigFromFlags(v, defaultSteps);
+function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): RunSettings {
+  const train = trainConfigFromFlags(v, defaultSteps, file?.frames);
   // lib's plan checks that the stages' frame rates divide the frames; its message names the value.
-  usage("--", () => planForTraining(train, train.stages));
+  usage(file ? `${file.path}: ` : "--", () => planForTraining(train, train.stages));
+  const model = modelFromFlags(v);
   return {
     train,
-    model: modelFromFlags(v),
-    dataset: choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS),
-    videos: intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
+    model: file
+      ? { ...model, height: file.height, width: file.width, channels: file.channels }
+      : model,
+    dataset: file?.kind ?? choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS),
+    videos: file?.trainVideos ??
+      intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
     seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
+    ...(file ? { data: file.path } : {}),
   };
 }
 
-function trainConfigFromFlags(v: Flags, defaultSteps: number): TrainConfig {
+function trainConfigFromFlags(v: Flags, defaultSteps: number, frames?: number): TrainConfig {
   const stages = intFlag("stages", v.stages, TRAIN_SMALL.stages, 1, 4);
   const form = choiceFlag("form", v.form, "flow-matching", DIFFUSION_FORMS);
   const mode = choiceFlag("mode", v.mode, "pyramid", ["pyramid", "vanilla"] as const);
@@ -246,7 +296,7 @@ function trainConfigFromFlags(v: Flags, defaultSteps: number): TrainConfig {
     mode,
     form,
     stages: mode === "vanilla" ? 1 : stages,
-    frames: intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256),
+    frames: frames ?? intFlag("frames", v.frames, TRAIN_SMALL.frames, 2, 256),
     batch: intFlag("batch", v.batch, TRAIN_SMALL.batch, 1, 256),
     steps: intFlag("steps", v.steps, defaultSteps, 1, 10_000_000),
     learningRate: numberFlag("lr", v.lr, TRAIN_SMALL.learningRate, 1e-6, 1),
@@ -314,18 +364,27 @@ function widthsFlag(value: unknown): number[] {
 function runData(
   extra: Record<string, unknown>,
   dir: string,
-): Pick<RunSettings, "dataset" | "videos" | "seed"> {
-  const { dataset, videos, seed } = extra ?? {};
-  const ok = (DATASET_KINDS as readonly unknown[]).includes(dataset) &&
-    Number.isInteger(videos) && (videos as number) >= 8 && Number.isInteger(seed) &&
+): Pick<RunSettings, "dataset" | "videos" | "seed" | "data"> {
+  const { dataset, videos, seed, data } = extra ?? {};
+  const fromFile = typeof data === "string";
+  const ok = ((DATASET_KINDS as readonly unknown[]).includes(dataset) ||
+    (fromFile && dataset === IMPORTED)) &&
+    Number.isInteger(videos) && (videos as number) >= 1 && Number.isInteger(seed) &&
     (seed as number) >= 0;
   if (!ok) {
     throw new CheckpointError(
-      `checkpoint ${dir}: extra must record dataset (one of ${DATASET_KINDS.join(", ")}), ` +
-        `videos and seed to resume; got ${show({ dataset, videos, seed })}`,
+      `checkpoint ${dir}: extra must record dataset (one of ${DATASET_KINDS.join(", ")}, or ` +
+        `${IMPORTED} with its data file), videos and seed to resume; got ${
+          show({ dataset, videos, seed })
+        }`,
     );
   }
-  return { dataset: dataset as DatasetKind, videos: videos as number, seed: seed as number };
+  return {
+    dataset: dataset as RunSettings["dataset"],
+    videos: videos as number,
+    seed: seed as number,
+    ...(fromFile ? { data } : {}),
+  };
 }
 
 function oddKernelFlag(value: unknown): number {
@@ -420,7 +479,7 @@ async function main(): Promise<number> {
   );
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
   const target = flags.resume === undefined
-    ? newRun(flags, backend.name)
+    ? newRun(flags, backend.name, await dataFileFrom(flags))
     : await resumedRun(flags, String(flags.resume));
   const createdDir = checkOutputFolder(flags, target);
   const ctx: RunContext = {
@@ -451,8 +510,8 @@ async function main(): Promise<number> {
   }
 }
 
-function newRun(flags: Flags, backend: string): RunTarget {
-  const settings = settingsFromFlags(flags, trainSmallSteps(backend));
+function newRun(flags: Flags, backend: string, file?: DataFile): RunTarget {
+  const settings = settingsFromFlags(flags, trainSmallSteps(backend), file);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const { dataset, train } = settings;
   return {
@@ -533,6 +592,7 @@ interface RunData {
 /** The data: generated once, cached under data/generated/ (train and held-out sets). */
 async function loadRunData(ctx: RunContext): Promise<RunData> {
   const { settings } = ctx;
+  if (settings.data !== undefined) return await loadDataFile(ctx, settings.data);
   const { height, width } = settings.model;
   // Moving MNIST's held-out videos draw from the test digits, which training never sees.
   const params = (count: number, seed: number, split: DigitSplit) =>
@@ -554,6 +614,26 @@ async function loadRunData(ctx: RunContext): Promise<RunData> {
     heldOut: heldOut.dataset,
     path: train.path,
     created: train.created,
+    ms: performance.now() - ctx.started,
+  };
+}
+
+/** A --data file's videos: its training split, and its held-out one (else its first videos). */
+async function loadDataFile(ctx: RunContext, path: string): Promise<RunData> {
+  const { frames } = ctx.settings.train, { height, width } = ctx.settings.model;
+  const all = await readDataset(path, { frames, height, width });
+  const pick = (held: number) =>
+    Array.from({ length: all.shape[0] }, (_, i) => i).filter((i) => (all.split?.[i] ?? 0) === held);
+  let heldOut = pick(1);
+  if (heldOut.length === 0) {
+    console.log(`note: ${path} holds no held-out videos; the held-out loss uses training videos`);
+    heldOut = pick(0).slice(0, 8);
+  }
+  return {
+    dataset: selectVideos(all, pick(0)),
+    heldOut: selectVideos(all, heldOut),
+    path,
+    created: false,
     ms: performance.now() - ctx.started,
   };
 }
@@ -687,7 +767,10 @@ async function trainLoop(
     const result = await train(trainer, {
       batches,
       signal: ctrlC.signal,
-      heldOut: toModelSpace(data.heldOut, Array.from({ length: 8 }, (_, i) => i)),
+      heldOut: toModelSpace(
+        data.heldOut,
+        Array.from({ length: Math.min(8, data.heldOut.shape[0]) }, (_, i) => i),
+      ),
       evaluateEvery: ctx.checkpointEvery,
       checkpointEvery: ctx.checkpointEvery,
       onStep: (report) => {
@@ -719,7 +802,13 @@ async function trainLoop(
 /** What a checkpoint records about the run's data, so that it resumes on the same videos. */
 function runExtra(settings: RunSettings, data: RunData): Record<string, unknown> {
   const { dataset, videos, seed } = settings;
-  return { dataset, videos, seed, datasetFile: data.path };
+  return {
+    dataset,
+    videos,
+    seed,
+    datasetFile: data.path,
+    ...(settings.data ? { data: settings.data } : {}),
+  };
 }
 
 /** Trains, checkpoints, samples and reports into a locked run folder. */
@@ -781,9 +870,16 @@ async function writeOutputs(
   ema.params.dispose();
   const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
   const media = encodeSamples(samples, shape);
-  const real = { count: 4, ...encodeVideos(data.heldOut.pixels, { count: 4, ...shape }) };
+  const shown = Math.min(4, data.heldOut.shape[0]);
+  const real = {
+    count: shown,
+    ...encodeVideos(data.heldOut.pixels, { count: shown, ...shape }),
+  };
   await writeSamples(runDir, samples, media);
-  const motion = settings.dataset === "glyphs" ? undefined : compareMotion(samples, data.heldOut);
+  // Motion needs ground-truth objects: not for glyphs' segments, nor for imported clips.
+  const motion = settings.dataset === "glyphs" || data.heldOut.params.maxObjects === 0
+    ? undefined
+    : compareMotion(samples, data.heldOut);
   const summary = runSummary(ctx, trainer, samples, timing, log, motion);
   await writeFileAtomic(`${runDir}/summary.json`, JSON.stringify(summary, null, 1));
   await writeReport(`${runDir}/report.html`, {

@@ -12,8 +12,8 @@
  * `shape` ([count, frames, height, width, channels]), `dtype` (`"uint8"`) and `sections`: one entry
  * `{ name, dtype, shape, offset, byteLength, crc32 }` each for `pixels`, `tracks`, `bounces`,
  * `objectCounts` and `objects` (see {@link Dataset}), and for Moving MNIST `sources` (each object's
- * digit); the file ends where the last section ends (padded to 8 bytes). Version 2 added the CRC-32
- * of each section.
+ * digit) or, for imported clips, `split` (1 for a held-out video); the file ends where the last
+ * section ends (padded to 8 bytes). Version 2 added the CRC-32 of each section.
  *
  * Reads are validated: a wrong magic or version, a truncated file, trailing bytes, a section whose
  * CRC-32 does not match its bytes, inconsistent sections or a shape other than the one expected is
@@ -45,7 +45,14 @@ export class DatasetFileError extends InputError {
   }
 }
 
-type SectionName = "pixels" | "tracks" | "bounces" | "objectCounts" | "objects" | "sources";
+type SectionName =
+  | "pixels"
+  | "tracks"
+  | "bounces"
+  | "objectCounts"
+  | "objects"
+  | "sources"
+  | "split";
 type Dtype = "uint8" | "float32";
 
 interface Section {
@@ -77,6 +84,7 @@ function sectionsOf(d: Dataset): [SectionName, Dtype, number[], Uint8Array | Flo
     ["objectCounts", "uint8", [N], d.objectCounts],
     ["objects", "float32", [N, M, 2], d.objects],
     ...(d.sources ? [["sources", "float32", [N, M], d.sources] as const] : []),
+    ...(d.split ? [["split", "uint8", [N], d.split] as const] : []),
   ] as [SectionName, Dtype, number[], Uint8Array | Float32Array][];
 }
 
@@ -139,7 +147,7 @@ export function decodeDataset(
   };
   const { header, base } = readHeader(bytes, source, fail);
   const params = headerParams(header, options.expect ?? {}, fail);
-  const shape = [params.count, params.frames, params.height, params.width, 1];
+  const shape = [params.count, params.frames, params.height, params.width, params.channels ?? 1];
   const [N, F] = shape, M = params.maxObjects;
   let end = base;
   const read = (name: SectionName, dtype: Dtype, want: number[]): Uint8Array | Float32Array => {
@@ -160,6 +168,7 @@ export function decodeDataset(
   if (params.kind === "moving-mnist") {
     dataset.sources = read("sources", "float32", [N, M]) as Float32Array;
   }
+  if (params.kind === "imported") dataset.split = read("split", "uint8", [N]) as Uint8Array;
   if (bytes.length > end) {
     fail(`${bytes.length - end} trailing bytes after the last section (the file ends at ${end})`);
   }
@@ -214,7 +223,7 @@ function headerParams(
   } catch (error) {
     return fail(`invalid parameters in header (${(error as Error).message})`);
   }
-  const shape = [params.count, params.frames, params.height, params.width, 1];
+  const shape = [params.count, params.frames, params.height, params.width, params.channels ?? 1];
   if (JSON.stringify(header.shape) !== JSON.stringify(shape)) {
     fail(
       `shape ${show(header.shape)} does not match its parameters ${show(shape)}`,

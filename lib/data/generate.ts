@@ -26,10 +26,13 @@ export const DATASET_KINDS: readonly DatasetKind[] = ["balls", "shapes", "glyphs
 /** Shape id of an MNIST digit with label d in {@link Dataset.objects}: 20 + d. */
 export const MNIST_SHAPE = 20;
 
+/** The kind of a dataset made by `deno task import-videos` from clips rather than generated. */
+export const IMPORTED = "imported";
+
 /** What a dataset is made from; stored in the file header. */
 export interface DatasetParams {
-  /** The generator. */
-  kind: DatasetKind;
+  /** The generator, or {@link IMPORTED} for clips imported from files. */
+  kind: DatasetKind | typeof IMPORTED;
   /** Videos. */
   count: number;
   /** Frames per video (default 16). */
@@ -52,6 +55,10 @@ export interface DatasetParams {
   split?: DigitSplit;
   /** Moving MNIST: the digits' side in pixels, a divisor of 28 (default 28 at 64 pixels, 14 at 32). */
   digitSize?: number;
+  /** Colour channels: 1 (grayscale; every generator) or 3 (RGB; imported clips may be). */
+  channels?: 1 | 3;
+  /** Imported clips: where they came from, the frame stride and how many videos are held out. */
+  imported?: { source: string; stride: number; heldOut: number; clips: number };
 }
 
 /** A generated dataset: 8-bit grayscale videos plus ground truth. */
@@ -74,6 +81,8 @@ export interface Dataset {
   /** Moving MNIST: each object's digit, an index into {@link loadMnistDigits}' digits (NaN where
    * absent): [count, maxObjects]. */
   sources?: Float32Array;
+  /** Imported clips: 1 for a held-out video (never trained on), 0 for a training one: [count]. */
+  split?: Uint8Array;
 }
 
 /**
@@ -83,10 +92,11 @@ export interface Dataset {
  * @returns the complete parameters
  */
 export function datasetParams(
-  init: Partial<DatasetParams> & { kind: DatasetKind; count: number },
+  init: Partial<DatasetParams> & { kind: DatasetKind | typeof IMPORTED; count: number },
 ): DatasetParams {
   const { kind, count } = init;
-  if (!DATASET_KINDS.includes(kind)) {
+  if (kind === IMPORTED) return importedParams(init);
+  if (!DATASET_KINDS.includes(kind as DatasetKind)) {
     throw new RangeError(
       `dataset must be one of ${DATASET_KINDS.join(", ")}; got ${show(kind)}`,
     );
@@ -129,6 +139,44 @@ export function datasetParams(
     sizeRange,
     speedRange,
     seed: init.seed ?? 0,
+  };
+}
+
+/** An imported dataset's parameters: its size, channels and provenance; no objects, no seed. */
+function importedParams(init: Partial<DatasetParams> & { count: number }): DatasetParams {
+  const { count, frames = 16, height = 32, width = 32, channels = 1, imported } = init;
+  checkInt("count", count, 1, 1_000_000);
+  checkInt("frames", frames, 1, 1024);
+  checkInt("height", height, 8, 1024);
+  checkInt("width", width, 8, 1024);
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(`channels must be 1 or 3; got ${show(channels)}`);
+  }
+  if (
+    imported === undefined || typeof imported.source !== "string" ||
+    !Number.isInteger(imported.stride) || imported.stride < 1 ||
+    !Number.isInteger(imported.heldOut) || imported.heldOut < 0 || imported.heldOut > count ||
+    !Number.isInteger(imported.clips) || imported.clips < 1
+  ) {
+    throw new RangeError(
+      `imported must give source, stride ≥ 1, heldOut in [0, count] and clips ≥ 1; got ${
+        show(imported)
+      }`,
+    );
+  }
+  return {
+    kind: IMPORTED,
+    count,
+    frames,
+    height,
+    width,
+    minObjects: 0,
+    maxObjects: 0,
+    sizeRange: [0, 0],
+    speedRange: [0, 0],
+    seed: 0,
+    channels,
+    imported: { ...imported },
   };
 }
 
@@ -230,6 +278,9 @@ function randomIn(rng: Rng, [lo, hi]: [number, number]): number {
  */
 export function generateDataset(params: DatasetParams, digits?: MnistDigits): Dataset {
   const { count, frames: F, height: H, width: W, maxObjects: M } = params;
+  if (params.kind === IMPORTED) {
+    throw new RangeError("an imported dataset is read from its file, not generated");
+  }
   if (params.kind === "moving-mnist" && digits === undefined) {
     throw new RangeError(
       "Moving MNIST needs the digits: pass loadMnistDigits()'s, or use createDataset",
@@ -399,18 +450,51 @@ function drawCoverage(canvas: Float32Array, o: MovingObject, W: number, H: numbe
 }
 
 /**
+ * Some videos of a dataset, with their ground truth, as a dataset of their own (in memory: its
+ * `params` keep the source's, with `count` changed).
+ *
+ * @param dataset the source
+ * @param indices which videos, in order
+ * @returns the selection
+ */
+export function selectVideos(dataset: Dataset, indices: readonly number[]): Dataset {
+  const [N, F, H, W, C] = dataset.shape, M = dataset.params.maxObjects;
+  for (const n of indices) {
+    if (!Number.isInteger(n) || n < 0 || n >= N) {
+      throw new RangeError(`video index must be in [0, ${N - 1}]; got ${n}`);
+    }
+  }
+  const take = <T extends Uint8Array | Float32Array>(data: T, per: number): T => {
+    const out = new (data.constructor as new (n: number) => T)(indices.length * per);
+    indices.forEach((n, i) => out.set(data.subarray(n * per, (n + 1) * per), i * per));
+    return out;
+  };
+  return {
+    params: { ...dataset.params, count: indices.length },
+    shape: [indices.length, F, H, W, C],
+    pixels: take(dataset.pixels, F * H * W * C),
+    tracks: take(dataset.tracks, M * F * 2),
+    bounces: take(dataset.bounces, M * F),
+    objectCounts: take(dataset.objectCounts, 1),
+    objects: take(dataset.objects, M * 2),
+    ...(dataset.sources ? { sources: take(dataset.sources, M) } : {}),
+    ...(dataset.split ? { split: take(dataset.split, 1) } : {}),
+  };
+}
+
+/**
  * Converts pixels 0–255 of some videos to model space [−1, 1].
  *
  * @param dataset the dataset (its shape and pixels are all that is read)
  * @param indices which videos, in order
- * @returns Float32 values, [indices.length, frames, height, width, 1] row-major
+ * @returns Float32 values, [indices.length, frames, height, width, channels] row-major
  */
 export function toModelSpace(
   dataset: Pick<Dataset, "shape" | "pixels">,
   indices: ArrayLike<number>,
 ): Float32Array {
-  const [, F, H, W] = dataset.shape;
-  const size = F * H * W;
+  const [, F, H, W, C] = dataset.shape;
+  const size = F * H * W * C;
   const out = new Float32Array(indices.length * size);
   for (let b = 0; b < indices.length; b++) {
     const n = indices[b];

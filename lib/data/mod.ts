@@ -10,3 +10,5 @@ export * from "./atomic.ts";
 export * from "./cache.ts";
 export * from "./checksum.ts";
 export * from "./lock.ts";
+export * from "./clips.ts";
+export * from "./ffmpeg.ts";
