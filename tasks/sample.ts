@@ -103,7 +103,12 @@ async function main(): Promise<number> {
   model.params.dispose();
   const info = { checkpoint: checkpointDir, step: checkpoint.manifest.step, count, steps, seed };
   const files = await writeSampleFolder(out, samples, {
-    shape: { frames: train.frames, height: modelConfig.height, width: modelConfig.width },
+    shape: {
+      frames: train.frames,
+      height: modelConfig.height,
+      width: modelConfig.width,
+      channels: modelConfig.channels,
+    },
     info: { ...info, vanilla, ms: samples.ms },
   });
   console.log(
@@ -144,7 +149,10 @@ function checkSampleFolder(outFlag: string): string {
 async function writeSampleFolder(
   out: string,
   samples: Samples,
-  what: { shape: { frames: number; height: number; width: number }; info: object },
+  what: {
+    shape: { frames: number; height: number; width: number; channels: number };
+    info: object;
+  },
 ): Promise<string[]> {
   const media = encodeSamples(samples, what.shape);
   let files: string[] = [];

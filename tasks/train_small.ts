@@ -868,7 +868,12 @@ async function writeOutputs(
     seed: settings.seed + 7,
   });
   ema.params.dispose();
-  const shape = { frames: train.frames, height: modelConfig.height, width: modelConfig.width };
+  const shape = {
+    frames: train.frames,
+    height: modelConfig.height,
+    width: modelConfig.width,
+    channels: modelConfig.channels,
+  };
   const media = encodeSamples(samples, shape);
   const shown = Math.min(4, data.heldOut.shape[0]);
   const real = {

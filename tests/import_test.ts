@@ -268,3 +268,71 @@ Deno.test("train-small --data trains on an import, holds its held-out clips out,
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Balls in colour: red where a ball is, green where it is not, blue constant. */
+const colour = (gray: Uint8Array) => {
+  const out = new Uint8Array(gray.length * 3);
+  gray.forEach((v, p) => out.set([v, 255 - v, 60], p * 3));
+  return out;
+};
+
+Deno.test("RGB: PNG exact, GIF within the colour cube's half-step", () => {
+  const rgb = colour(frame(0, 4));
+  const png = decodePng(encodePng(rgb, { width: S, height: S, channels: 3 }));
+  assert.deepEqual(png.rgba.filter((_, i) => i % 4 !== 3), rgb);
+  const gif = decodeGif(
+    encodeGif(colour(clip(0)), { frames: F, height: S, width: S, channels: 3 }, {
+      zoom: 1,
+    }),
+  );
+  const got = gif.frames[4];
+  let worst = [0, 0, 0];
+  for (let p = 0; p < AREA; p++) {
+    worst = worst.map((w, c) => Math.max(w, Math.abs(got[p * 4 + c] - rgb[p * 3 + c])));
+  }
+  // Steps of 51 (red, blue) and 42.5 (green): the nearest level is at most half a step away.
+  assert.ok(worst[0] <= 26 && worst[1] <= 22 && worst[2] <= 26, `${worst}`);
+  assert.ok(worst[0] > 0, "the cube quantises"); // 60 and most ball values are not cube levels
+});
+
+Deno.test("colour end to end: an RGB import trains, and its samples are RGB PNG and GIF", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const n of [0, 1, 2]) {
+      await Deno.mkdir(`${dir}/src/c${n}`, { recursive: true });
+      for (let f = 0; f < 8; f++) {
+        await Deno.writeFile(
+          `${dir}/src/c${n}/${f}.png`,
+          encodePng(colour(frame(n, f)), { width: S, height: S, channels: 3 }),
+        );
+      }
+    }
+    const imported = await task(
+      "import_videos.ts",
+      ["src", "--out", "rgb.tpv", "--channels", "3", "--frames", "8"],
+      dir,
+    );
+    assert.equal(imported.code, 0, imported.stderr);
+    const d = await readDataset(`${dir}/rgb.tpv`);
+    assert.deepEqual(d.shape, [3, 8, S, S, 3]);
+    assert.deepEqual(d.pixels.subarray(0, 8 * AREA * 3), colour(clip(0).subarray(0, 8 * AREA)));
+    const small = ["--stages=2", "--batch=2", "--widths=8,16", "--samples=2", "--sample-steps=4"];
+    const run = await task(
+      "train_small.ts",
+      ["--data=rgb.tpv", "--steps=2", "--out=run", ...small],
+      dir,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const strip = decodePng(await Deno.readFile(`${dir}/run/samples.png`));
+    // Rows of 8 frames of 64 × 64 (zoom 2) with 2-pixel gaps: some pixel is not grey.
+    assert.equal(strip.width, 8 * 64 + 7 * 2);
+    const rgba = strip.rgba;
+    assert.ok(
+      rgba.some((_, p) => p % 4 === 0 && (rgba[p] !== rgba[p + 1] || rgba[p] !== rgba[p + 2])),
+    );
+    const gif = decodeGif(await Deno.readFile(`${dir}/run/sample-0.gif`));
+    assert.equal(gif.frames.length, 8);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

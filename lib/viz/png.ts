@@ -1,6 +1,6 @@
 /**
- * A small PNG encoder (8-bit grayscale) and frame-strip layout for videos, so that samples can be
- * saved and shown in notebooks without a browser.
+ * A small PNG encoder (8-bit grayscale or RGB) and frame-strip layout for videos, so that samples
+ * can be saved and shown in notebooks without a browser.
  *
  * @module
  */
@@ -39,26 +39,35 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 /**
- * Encodes an 8-bit grayscale image as PNG.
+ * Encodes an 8-bit grayscale or RGB image as PNG.
  *
- * @param pixels row-major bytes, height × width
- * @param size the image's width and height
+ * @param pixels row-major bytes, height × width × channels
+ * @param size the image's width, height and channels (1, the default, or 3)
  * @returns the PNG file's bytes
  */
-export function encodePng(pixels: Uint8Array, size: { width: number; height: number }): Uint8Array {
-  const { width, height } = size;
-  if (pixels.length !== width * height) {
-    throw new RangeError(`encodePng: ${pixels.length} pixels do not fill ${width}×${height}`);
+export function encodePng(
+  pixels: Uint8Array,
+  size: { width: number; height: number; channels?: number },
+): Uint8Array {
+  const { width, height } = size, channels = size.channels ?? 1;
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(`encodePng: channels must be 1 or 3; got ${channels}`);
   }
-  const raw = new Uint8Array(height * (width + 1));
+  if (pixels.length !== width * height * channels) {
+    throw new RangeError(
+      `encodePng: ${pixels.length} bytes do not fill ${width}×${height}×${channels}`,
+    );
+  }
+  const row = width * channels;
+  const raw = new Uint8Array(height * (row + 1));
   for (let y = 0; y < height; y++) {
-    raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+    raw.set(pixels.subarray(y * row, (y + 1) * row), y * (row + 1) + 1);
   }
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
   view.setUint32(0, width);
   view.setUint32(4, height);
-  header.set([8, 0, 0, 0, 0], 8); // 8-bit grayscale, no interlace
+  header.set([8, channels === 1 ? 0 : 2, 0, 0, 0], 8); // 8-bit grayscale or RGB, no interlace
   const parts = [
     new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
     chunk("IHDR", header),
@@ -87,38 +96,39 @@ export interface StripOptions {
 /**
  * Lays videos out as one image: one row per video, frames left to right.
  *
- * @param pixels bytes, [videos, frames, height, width] row-major (one channel)
- * @param shape videos, frames, height, width
+ * @param pixels bytes, [videos, frames, height, width, channels] row-major
+ * @param shape videos, frames, height, width and channels (1, the default, or 3)
  * @param options zoom and gaps
- * @returns the image bytes and size
+ * @returns the image bytes, its size and channels (for {@link encodePng})
  */
 export function frameStrip(
   pixels: Uint8Array,
-  shape: { videos: number; frames: number; height: number; width: number },
+  shape: { videos: number; frames: number; height: number; width: number; channels?: number },
   options: StripOptions = {},
-): { pixels: Uint8Array; width: number; height: number } {
-  const { videos, frames, height: h, width: w } = shape;
+): { pixels: Uint8Array; width: number; height: number; channels: number } {
+  const { videos, frames, height: h, width: w } = shape, c = shape.channels ?? 1;
   const zoom = options.zoom ?? STRIP_DEFAULTS.zoom, gap = options.gap ?? STRIP_DEFAULTS.gap;
   const gapValue = options.gapValue ?? STRIP_DEFAULTS.gapValue;
-  if (pixels.length !== videos * frames * h * w) {
+  if (pixels.length !== videos * frames * h * w * c) {
     throw new RangeError(
-      `frameStrip: ${pixels.length} pixels do not fill ${videos}×${frames}×${h}×${w}`,
+      `frameStrip: ${pixels.length} bytes do not fill ${videos}×${frames}×${h}×${w}×${c}`,
     );
   }
   const width = frames * w * zoom + (frames - 1) * gap;
   const height = videos * h * zoom + (videos - 1) * gap;
-  const out = new Uint8Array(width * height).fill(gapValue);
+  const out = new Uint8Array(width * height * c).fill(gapValue);
   for (let v = 0; v < videos; v++) {
     for (let f = 0; f < frames; f++) {
       const src = (v * frames + f) * h * w;
       const x0 = f * (w * zoom + gap), y0 = v * (h * zoom + gap);
       for (let y = 0; y < h * zoom; y++) {
         for (let x = 0; x < w * zoom; x++) {
-          out[(y0 + y) * width + x0 + x] =
-            pixels[src + Math.floor(y / zoom) * w + Math.floor(x / zoom)];
+          const from = (src + Math.floor(y / zoom) * w + Math.floor(x / zoom)) * c;
+          const to = ((y0 + y) * width + x0 + x) * c;
+          for (let k = 0; k < c; k++) out[to + k] = pixels[from + k];
         }
       }
     }
   }
-  return { pixels: out, width, height };
+  return { pixels: out, width, height, channels: c };
 }

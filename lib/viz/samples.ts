@@ -12,7 +12,7 @@ import { encodePng, frameStrip, STRIP_DEFAULTS, type StripOptions } from "./png.
 
 /** What {@link encodeSamples} reads: videos as bytes and sample 0's trajectory. */
 export interface SampleVideos {
-  /** Bytes 0–255, [count, frames, height, width]. */
+  /** Bytes 0–255, [count, frames, height, width, channels]. */
   pixels: Uint8Array;
   /** Videos. */
   count: number;
@@ -25,29 +25,30 @@ export interface SampleVideos {
  * at its position on the full-rate grid (blank where a stage has no frame).
  *
  * @param trajectory the trajectory
- * @param size frame height and width
+ * @param size frame height, width and channels (1, the default, or 3)
  * @param options the strip's zoom and gaps (see `frameStrip`)
  * @returns PNG bytes
  */
 export function snapshotStrip(
   trajectory: Trajectory,
-  size: { height: number; width: number },
+  size: { height: number; width: number; channels?: number },
   options: StripOptions = {},
 ): Uint8Array {
-  const { height, width } = size;
-  const F = trajectory.frames;
+  const { height, width } = size, channels = size.channels ?? 1;
+  const F = trajectory.frames, frame = height * width * channels;
   const rows = trajectory.snapshots;
-  const pixels = new Uint8Array(rows.length * F * height * width).fill(40);
+  const pixels = new Uint8Array(rows.length * F * frame).fill(40);
   rows.forEach((snap, r) => {
     const bytes = toPixels(snap.data);
     snap.positions.forEach((p, j) => {
-      pixels.set(
-        bytes.subarray(j * height * width, (j + 1) * height * width),
-        (r * F + p) * height * width,
-      );
+      pixels.set(bytes.subarray(j * frame, (j + 1) * frame), (r * F + p) * frame);
     });
   });
-  const strip = frameStrip(pixels, { videos: rows.length, frames: F, height, width }, options);
+  const strip = frameStrip(
+    pixels,
+    { videos: rows.length, frames: F, height, width, channels },
+    options,
+  );
   return encodePng(strip.pixels, strip);
 }
 
@@ -65,18 +66,18 @@ export interface SampleMedia {
  * Encodes samples as a PNG strip, one GIF per video, and the snapshot strip of sample 0.
  *
  * @param samples the samples
- * @param shape frames, height, width
+ * @param shape frames, height, width and channels (1, the default, or 3)
  * @returns the encoded media
  */
 export function encodeSamples(
   samples: SampleVideos,
-  shape: { frames: number; height: number; width: number },
+  shape: { frames: number; height: number; width: number; channels?: number },
 ): SampleMedia {
-  const { height, width } = shape;
+  const { height, width, channels } = shape;
   return {
     ...encodeVideos(samples.pixels, { count: samples.count, ...shape }),
     stages: samples.trajectory.snapshots.length > 0
-      ? snapshotStrip(samples.trajectory, { height, width })
+      ? snapshotStrip(samples.trajectory, { height, width, channels })
       : undefined,
   };
 }
@@ -84,28 +85,29 @@ export function encodeSamples(
 /**
  * Videos encoded for a report: a PNG strip (one row per video) and one looping GIF per video.
  *
- * @param pixels bytes 0–255, [count, frames, height, width]
- * @param shape count, frames, height, width
+ * @param pixels bytes 0–255, [count, frames, height, width, channels]
+ * @param shape count, frames, height, width and channels (1, the default, or 3)
  * @returns the strip and the GIFs
  */
 export function encodeVideos(
   pixels: Uint8Array,
-  shape: { count: number; frames: number; height: number; width: number },
+  shape: { count: number; frames: number; height: number; width: number; channels?: number },
 ): { strip: Uint8Array; gifs: Uint8Array[] } {
-  const { count, frames, height, width } = shape;
-  const strip = frameStrip(pixels.subarray(0, count * frames * height * width), {
+  const { count, frames, height, width } = shape, channels = shape.channels ?? 1;
+  const size = frames * height * width * channels;
+  const strip = frameStrip(pixels.subarray(0, count * size), {
     videos: count,
     frames,
     height,
     width,
+    channels,
   });
-  const size = frames * height * width;
   return {
     strip: encodePng(strip.pixels, strip),
     gifs: Array.from(
       { length: count },
       (_, i) =>
-        encodeGif(pixels.subarray(i * size, (i + 1) * size), { frames, height, width }, {
+        encodeGif(pixels.subarray(i * size, (i + 1) * size), { frames, height, width, channels }, {
           zoom: 3,
         }),
     ),
