@@ -5,7 +5,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { locateDir, writeFileAtomic } from "../lib/data/mod.ts";
+import { encodeMp4, hasFfmpeg, locateDir, writeFileAtomic } from "../lib/data/mod.ts";
 import { UsageError } from "../lib/cli.ts";
 import { MOTION_COLUMNS, type MotionComparison, motionRows } from "../lib/metrics/mod.ts";
 import type { DenoiserConfig, Samples } from "../lib/nn/mod.ts";
@@ -125,6 +125,10 @@ export async function writeSamples(
     await writeFileAtomic(`${dir}/sample-${i}.gif`, gif);
     files.push(`sample-${i}.gif`);
   }
+  for (const [i, mp4] of (media.mp4s ?? []).entries()) {
+    await writeFileAtomic(`${dir}/sample-${i}.mp4`, mp4);
+    files.push(`sample-${i}.mp4`);
+  }
   if (media.stages) {
     await writeFileAtomic(`${dir}/stages.png`, media.stages);
     files.push("stages.png");
@@ -133,6 +137,29 @@ export async function writeSamples(
   await writeFileAtomic(`${dir}/trajectory.json`, JSON.stringify(rest, null, 1));
   files.push("trajectory.json");
   return files;
+}
+
+/**
+ * The samples' MP4s (H.264, playable in a browser) added to their media where `ffmpeg` is on the
+ * PATH; the media unchanged where it is not.
+ *
+ * @param media the encoded samples
+ * @param samples the samples
+ * @param shape frames, height, width and channels
+ * @returns the media, with `mp4s` when they could be made
+ */
+export async function withMp4s(
+  media: SampleMedia,
+  samples: Samples,
+  shape: { frames: number; height: number; width: number; channels: number },
+): Promise<SampleMedia> {
+  if (!(await hasFfmpeg())) return media;
+  const size = shape.frames * shape.height * shape.width * shape.channels;
+  const mp4s: Uint8Array[] = [];
+  for (let i = 0; i < samples.count; i++) {
+    mp4s.push(await encodeMp4(samples.pixels.subarray(i * size, (i + 1) * size), shape));
+  }
+  return { ...media, mp4s };
 }
 
 /** What a run's HTML report shows. */
@@ -152,7 +179,7 @@ export interface RunReport {
   /** Real held-out videos, encoded the same way, shown beside the samples. */
   real?: { count: number; strip: Uint8Array; gifs: Uint8Array[] };
   /** Frames per video and the frame size. */
-  shape: { frames: number; height: number; width: number };
+  shape: { frames: number; height: number; width: number; channels?: number };
   /** Motion in the samples against real videos (absent for glyphs). */
   motion?: MotionComparison;
   /** The run's settings. */
@@ -191,16 +218,28 @@ function samplesSection({ samples, media, real, shape }: RunReport): ReportSecti
   const strip = (png: Uint8Array, rows: string[]) =>
     svgUri(labelledStrip(png, { rows, columns: frameLabels(shape.frames), frame: shape }));
   const named = (n: number, name: string) => Array.from({ length: n }, (_, i) => `${name} ${i}`);
+  // In colour a GIF's 252-colour palette bands the samples, so the MP4 (when ffmpeg made one) shows
+  // them instead; in grayscale the GIF is exact and stays.
+  const videos: { src: string; caption: string; video?: boolean }[] =
+    (shape.channels ?? 1) === 3 && media.mp4s
+      ? media.mp4s.map((mp4, i) => ({
+        src: dataUri(mp4, "video/mp4"),
+        caption: `sample ${i}`,
+        video: true,
+      }))
+      : media.gifs.map((gif, i) => ({ src: dataUri(gif, "image/gif"), caption: `sample ${i}` }));
   return {
     heading: "Samples beside real videos",
     text: [
       `${samples.count} videos drawn with the staged sampler in ${samples.ms.toFixed(0)} ms ` +
       `(${samples.trajectory.steps.length} steps)` +
       (real ? `, then ${real.count} real held-out videos for comparison` : "") +
-      ". Each GIF loops; the strips show every frame, numbered from 0.",
+      `. Each ${
+        videos[0]?.video ? "video" : "GIF"
+      } loops; the strips show every frame, numbered from 0.`,
     ],
     images: [
-      ...media.gifs.map((gif, i) => ({ src: dataUri(gif, "image/gif"), caption: `sample ${i}` })),
+      ...videos,
       ...(real?.gifs ?? []).map((gif, i) => ({
         src: dataUri(gif, "image/gif"),
         caption: `real ${i}`,

@@ -30,10 +30,11 @@ import {
   UsageError,
 } from "../lib/cli.ts";
 import { encodeSamples } from "../lib/viz/mod.ts";
-import { findRun, inspectOutput, isOutputOf, writeSamples } from "./outputs.ts";
+import { findRun, inspectOutput, isOutputOf, withMp4s, writeSamples } from "./outputs.ts";
 
 /** The files `deno task sample` writes into its folder. */
-const SAMPLE_FILES = /^(samples\.png|sample-\d+\.gif|stages\.png|trajectory\.json|sampling\.json)$/;
+const SAMPLE_FILES =
+  /^(samples\.png|sample-\d+\.(gif|mp4)|stages\.png|trajectory\.json|sampling\.json)$/;
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
@@ -154,7 +155,7 @@ async function writeSampleFolder(
     info: object;
   },
 ): Promise<string[]> {
-  const media = encodeSamples(samples, what.shape);
+  const media = await withMp4s(encodeSamples(samples, what.shape), samples, what.shape);
   let files: string[] = [];
   await Deno.mkdir(dirname(out), { recursive: true });
   await withLock(`${out}.lock`, "sample", async () => {

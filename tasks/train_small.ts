@@ -68,7 +68,7 @@ import {
 } from "../lib/cli.ts";
 import { compareMotion, type MotionComparison, type MotionStats } from "../lib/metrics/mod.ts";
 import { encodeSamples, encodeVideos } from "../lib/viz/mod.ts";
-import { findRun, inspectOutput, writeReport, writeSamples } from "./outputs.ts";
+import { findRun, inspectOutput, withMp4s, writeReport, writeSamples } from "./outputs.ts";
 
 const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
 
@@ -874,7 +874,7 @@ async function writeOutputs(
     width: modelConfig.width,
     channels: modelConfig.channels,
   };
-  const media = encodeSamples(samples, shape);
+  const media = await withMp4s(encodeSamples(samples, shape), samples, shape);
   const shown = Math.min(4, data.heldOut.shape[0]);
   const real = {
     count: shown,
@@ -911,7 +911,7 @@ async function writeOutputs(
     },
     timings: reportTimings(summary, data),
   });
-  printSummary(ctx, summary);
+  printSummary(ctx, summary, media.mp4s !== undefined);
 }
 
 /** summary.json: the run's size, speed, final validation and motion against real videos. */
@@ -953,7 +953,7 @@ function reportTimings(summary: RunSummary, data: RunData): Record<string, numbe
   };
 }
 
-function printSummary(ctx: RunContext, summary: RunSummary): void {
+function printSummary(ctx: RunContext, summary: RunSummary, mp4: boolean): void {
   const n = ctx.sampleCount;
   console.log(
     `done in ${formatDuration(summary.totalSeconds)}: ${summary.steps} steps at ${
@@ -974,7 +974,9 @@ function printSummary(ctx: RunContext, summary: RunSummary): void {
     );
   }
   console.log(
-    `wrote ${ctx.runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif, stages.png, report.html}`,
+    `wrote ${ctx.runDir}/{checkpoint/, metrics.jsonl, samples.png, sample-*.gif${
+      mp4 ? ", sample-*.mp4" : ""
+    }, stages.png, report.html}`,
   );
   // The last lines say what to open and what to run next.
   console.log(`\nopen the report:  ${resolve(ctx.runDir, "report.html")}`);

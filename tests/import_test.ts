@@ -332,6 +332,13 @@ Deno.test("colour end to end: an RGB import trains, and its samples are RGB PNG 
     );
     const gif = decodeGif(await Deno.readFile(`${dir}/run/sample-0.gif`));
     assert.equal(gif.frames.length, 8);
+    // With ffmpeg each sample is also an MP4, and the report plays those instead of the GIFs.
+    const report = await Deno.readTextFile(`${dir}/run/report.html`);
+    if (ffmpeg) {
+      const mp4 = await decodeVideoFile(`${dir}/run/sample-1.mp4`);
+      assert.deepEqual([mp4.width, mp4.height, mp4.frames.length], [4 * S, 4 * S, 8]);
+      assert.equal((report.match(/<video src="data:video\/mp4;base64,/g) ?? []).length, 2);
+    } else assert.ok(!report.includes("<video"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -108,6 +108,41 @@ export async function decodeVideoFile(path: string): Promise<RgbaClip> {
   return { width, height, frames };
 }
 
+/** What an MP4 is made from: its frames' shape. */
+export interface Mp4Shape {
+  /** Frames. */
+  frames: number;
+  /** Frame height in pixels. */
+  height: number;
+  /** Frame width in pixels. */
+  width: number;
+  /** 1 (grayscale) or 3 (RGB). */
+  channels: number;
+}
+
+/**
+ * Encodes one video as H.264 MP4 (`yuv420p`, playable in browsers), each pixel drawn as a
+ * `zoom` × `zoom` block.
+ *
+ * @param pixels bytes, frames × height × width × channels
+ * @param shape frames, height, width and channels (1 or 3)
+ * @param options frames per second (default 8) and zoom (default 4; the MP4's sides must be even)
+ * @returns the MP4 file's bytes
+ */
+export async function encodeMp4(
+  pixels: Uint8Array,
+  shape: Mp4Shape,
+  options: { fps?: number; zoom?: number } = {},
+): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir({ prefix: "tpdiff-mp4-" });
+  try {
+    await writeMp4(`${dir}/video.mp4`, pixels, shape, options);
+    return await Deno.readFile(`${dir}/video.mp4`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /**
  * Writes one video as H.264 MP4 (`yuv420p`, playable in browsers), each pixel drawn as a
  * `zoom` × `zoom` block, atomically.
@@ -120,7 +155,7 @@ export async function decodeVideoFile(path: string): Promise<RgbaClip> {
 export async function writeMp4(
   path: string,
   pixels: Uint8Array,
-  shape: { frames: number; height: number; width: number; channels: number },
+  shape: Mp4Shape,
   options: { fps?: number; zoom?: number } = {},
 ): Promise<void> {
   if (!(await hasFfmpeg())) throw new ClipError(`${path}: ${FFMPEG_MISSING}`);

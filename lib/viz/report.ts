@@ -17,8 +17,9 @@ export interface ReportSection {
   text?: string[];
   /** Figures drawn with Plotly. */
   figures?: PlotlyFigure[];
-  /** Images: a data URI or relative path, and a caption. */
-  images?: { src: string; caption: string; width?: number }[];
+  /** Images: a data URI or relative path, and a caption; `video` shows it as a looping, muted
+   * `<video>` (an MP4) instead of an `<img>`. */
+  images?: { src: string; caption: string; width?: number; video?: boolean }[];
   /** A table. */
   table?: { columns: string[]; rows: (string | number)[][] };
 }
@@ -87,11 +88,13 @@ function sectionHtml(s: ReportSection, figures: PlotlyFigure[]): string {
   }
   if (s.images?.length) {
     parts.push(
-      `<div class="images">` + s.images.map((im) =>
-        `<figure><img src="${escapeHtml(im.src)}" alt="${escapeHtml(im.caption)}"${
-          im.width ? ` width="${im.width}"` : ""
-        }><figcaption>${escapeHtml(im.caption)}</figcaption></figure>`
-      ).join("") + `</div>`,
+      `<div class="images">` + s.images.map((im) => {
+        const width = im.width ? ` width="${im.width}"` : "";
+        const media = im.video
+          ? `<video src="${escapeHtml(im.src)}" autoplay loop muted playsinline${width}></video>`
+          : `<img src="${escapeHtml(im.src)}" alt="${escapeHtml(im.caption)}"${width}>`;
+        return `<figure>${media}<figcaption>${escapeHtml(im.caption)}</figcaption></figure>`;
+      }).join("") + `</div>`,
     );
   }
   return `<section>${parts.join("\n")}</section>`;

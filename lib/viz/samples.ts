@@ -60,6 +60,8 @@ export interface SampleMedia {
   gifs: Uint8Array[];
   /** `stages.png`: sample 0 at every snapshot, if the trajectory kept any. */
   stages?: Uint8Array;
+  /** One H.264 MP4 per video, where `ffmpeg` made them (the tasks add these). */
+  mp4s?: Uint8Array[];
 }
 
 /**
