@@ -336,6 +336,70 @@ const SUGGESTIONS: Suggestion[] = [
         await Deno.remove(out, { recursive: true });
       }`,
   },
+  // ---- 07 · Moving MNIST
+  {
+    notebook: "07",
+    bullet: "Raise `TPDIFF_NB_TRAIN_SECONDS` (300",
+    edits: [],
+    env: { TPDIFF_NB_TRAIN_SECONDS: "20" },
+    lastCell: 10,
+    check: `
+      const quick = await trainFor(5);
+      assert.ok(trainer.step > 2 * quick.step, \`\${trainer.step} against \${quick.step}\`);
+      const quickLoss = await quick.evaluate(heldOutX0);
+      for (const s of trainer.plan.stages) {
+        assert.ok(heldOutLoss[s.k] < quickLoss[s.k], \`k = \${s.k}: \${heldOutLoss[s.k]} ≥ \${quickLoss[s.k]}\`);
+      }`,
+  },
+  {
+    notebook: "07",
+    bullet: "Set `DIGITS = 3`",
+    edits: [["DIGITS = 2", "DIGITS = 3"]],
+    lastCell: 6,
+    check: `
+      const { datasetMotion } = await import("../lib/metrics/mod.ts");
+      assert.ok(dataset.objectCounts.every((n) => n === 3) && heldOut.objectCounts.every((n) => n === 3));
+      const two = await createDataset(datasetParams({ ...common, minObjects: 2, maxObjects: 2, count: 64, seed: 1_000_003, split: "test" }));
+      const three = datasetMotion(heldOut).real.objectsPerFrame, pair = datasetMotion(two).real.objectsPerFrame;
+      assert.ok(three > pair + 0.05, \`\${three} against \${pair}\`);`,
+  },
+  {
+    notebook: "07",
+    bullet: "Set `SIZE = 64`",
+    edits: [["SIZE = 32,", "SIZE = 64,"]],
+    lastCell: 6,
+    check: `
+      assert.equal(dataset.params.digitSize, 28);
+      assert.deepEqual(heldOut.shape, [64, FRAMES, 64, 64, 1]);
+      const flops = (size: number) =>
+        createDenoiser(trainSmallModel({ height: size, width: size }), createRng(0)).flopsPerFrame(FRAMES);
+      const ratio = flops(64) / flops(32);
+      assert.ok(ratio > 3.5 && ratio < 4.5, \`\${ratio}\`);`,
+  },
+  {
+    notebook: "07",
+    bullet: "`deno task train-small --dataset moving-mnist` trains the same recipe",
+    edits: [],
+    lastCell: 6,
+    check: `
+      const out = await Deno.makeTempDir();
+      try {
+        const run = (args: string[]) =>
+          new Deno.Command(Deno.execPath(), { args: ["task", ...args], stdout: "piped", stderr: "piped" }).output();
+        const tiny = ["--size=16", "--frames=8", "--stages=2", "--videos=16", "--batch=2", "--widths=8,16", "--steps=2", "--samples=2", "--sample-steps=4"];
+        const trained = await run(["train-small", "--dataset", "moving-mnist", ...tiny, "--out", \`\${out}/mm\`]);
+        assert.equal(trained.code, 0, new TextDecoder().decode(trained.stderr));
+        const summary = JSON.parse(Deno.readTextFileSync(\`\${out}/mm/summary.json\`));
+        assert.ok(summary.motion.real.objectsPerFrame > 1); // digits, tracked
+        Deno.writeFileSync(\`\${out}/clip.gif\`, encodeGif(heldOut.pixels.subarray(0, frameSize), { frames: FRAMES, height: SIZE, width: SIZE }, { zoom: 1 }));
+        const imported = await run(["import-videos", \`\${out}/clip.gif\`, "--out", \`\${out}/clip.tpv\`, "--frames", "8"]);
+        assert.equal(imported.code, 0, new TextDecoder().decode(imported.stderr));
+        const data = await run(["train-small", "--data", \`\${out}/clip.tpv\`, "--stages=2", "--batch=2", "--widths=8,16", "--steps=2", "--samples=1", "--sample-steps=4", "--out", \`\${out}/own\`]);
+        assert.equal(data.code, 0, new TextDecoder().decode(data.stderr));
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }`,
+  },
 ];
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -56,7 +56,7 @@ export interface DatasetParams {
   /** Moving MNIST: the digits' side in pixels, a divisor of 28 (default 28 at 64 pixels, 14 at 32). */
   digitSize?: number;
   /** Colour channels: 1 (grayscale; every generator) or 3 (RGB; imported clips may be). */
-  channels?: 1 | 3;
+  channels?: number;
   /** Imported clips: where they came from, the frame stride and how many videos are held out. */
   imported?: { source: string; stride: number; heldOut: number; clips: number };
 }
