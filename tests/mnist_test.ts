@@ -138,3 +138,28 @@ Deno.test("Moving MNIST's files keep the digits' sources, and their names say sp
     /split must be one of train, test; got "val"/,
   );
 });
+
+Deno.test("the tracker finds two digits apart as two objects, and counts a crossing as one", async () => {
+  const { detectVideos } = await import("../lib/metrics/mod.ts");
+  const d = await createDataset({ ...small, count: 64, frames: 16, seed: 5 });
+  const { frames: F, height: H, width: W, digitSize } = d.params;
+  const found = detectVideos(d.pixels, { videos: 64, frames: F, height: H, width: W });
+  const apart: number[] = [], overlapping: number[] = [];
+  for (let n = 0; n < 64; n++) {
+    for (let f = 0; f < F; f++) {
+      const at = (m: number) => [0, 1].map((c) => d.tracks[((n * 2 + m) * F + f) * 2 + c]);
+      const [a, b] = [at(0), at(1)];
+      const gap = Math.max(Math.abs(a[0] - b[0]), Math.abs(a[1] - b[1])); // Chebyshev distance of the boxes
+      // A digit's ink sits inside its box: boxes 0.8 of a digit apart leave a gap between the inks.
+      if (gap >= 0.8 * digitSize!) apart.push(found[n][f].length);
+      else if (gap < 0.4 * digitSize!) overlapping.push(found[n][f].length);
+    }
+  }
+  const share = (v: number[], k: number) => v.filter((x) => x === k).length / v.length;
+  assert.ok(
+    apart.length > 100 && overlapping.length > 100,
+    `${apart.length}, ${overlapping.length}`,
+  );
+  assert.ok(share(apart, 2) > 0.95, `apart: ${share(apart, 2)} found as two`);
+  assert.ok(share(overlapping, 1) > 0.95, `overlapping: ${share(overlapping, 1)} found as one`);
+});
