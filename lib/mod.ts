@@ -42,4 +42,5 @@ export * from "./align.ts";
 export * from "./samplers.ts";
 export * from "./oracle.ts";
 export * from "./derive.ts";
+export * from "./condition.ts";
 export * from "./trajectory.ts";

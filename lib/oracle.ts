@@ -61,6 +61,13 @@ export interface GaussianOracleOptions {
   plan: StagePlan;
   /** The prediction kind to return. */
   prediction: PredictionKind;
+  /**
+   * Given frames: their full-rate positions and their values (H·W·C per frame, in the order of
+   * `positions`), the same for every video. The oracle then predicts under the conditional prior
+   * p(x₀ | those frames), so the staged sampler draws the other frames from their exact
+   * conditional (the Schur complement; docs/conditioning.md).
+   */
+  given?: { positions: readonly number[]; values: ArrayLike<number> };
 }
 
 /** Row-major dense matrix helpers in float64 (small dimensions only). */
@@ -159,6 +166,7 @@ function operatorMatrix(out: Video, n: number): { matrix: Float64Array; rows: nu
 export function gaussianOracle(options: GaussianOracleOptions): Predict {
   const { plan, prediction } = options;
   const { N, mu, sigma } = checkedPrior(options);
+  const given = options.given === undefined ? undefined : checkedGiven(options.given, plan, N);
   // With zero stage noise, lib's own stage pair gives x̃₀,k = X x₀ and ε_k − ε = E x₀ (§1.5);
   // applied to every basis video it yields the matrices X and E.
   const basis = basisVideos(plan.frames, N / plan.frames);
@@ -177,7 +185,7 @@ export function gaussianOracle(options: GaussianOracleOptions): Predict {
     if (hit) return hit;
     const { schedule } = plan;
     const coefficients = predictionCoefficients(prediction, { stage, t, schedule });
-    const entry = oracleAffine(operators[stage.index], { mu, sigma, N }, {
+    const entry = oracleAffine(operators[stage.index], { mu, sigma, N, given }, {
       ...coefficients,
       gamma: schedule.gamma(t),
       sigma: schedule.sigma(t),
@@ -225,6 +233,36 @@ function checkedPrior(
   return { N, mu, sigma };
 }
 
+/** Given frames as element indices into a full-rate video and their values, checked. */
+interface GivenElements {
+  rows: number[];
+  values: Float64Array;
+}
+
+function checkedGiven(
+  given: NonNullable<GaussianOracleOptions["given"]>,
+  plan: StagePlan,
+  N: number,
+): GivenElements {
+  const perFrame = N / plan.frames, positions = [...given.positions];
+  positions.forEach((p, i) => checkInteger(`given.positions[${i}]`, p, 0, plan.frames - 1));
+  if (new Set(positions).size !== positions.length || positions.length === 0) {
+    throw new RangeError(
+      `given.positions must be distinct frame positions, at least one; got [${positions}]`,
+    );
+  }
+  if (given.values?.length !== positions.length * perFrame) {
+    throw new RangeError(
+      `given.values must hold ${positions.length} frames of ${perFrame} values; got ${given.values?.length}`,
+    );
+  }
+  checkAllFinite("given.values", given.values);
+  const rows = positions.flatMap((p) =>
+    Array.from({ length: perFrame }, (_, e) => p * perFrame + e)
+  );
+  return { rows, values: Float64Array.from(given.values) };
+}
+
 /** E[target | x_t] = gain·x_t + offset on one stage at one time; n values per video. */
 interface OracleAffine {
   gain: Float64Array;
@@ -239,9 +277,10 @@ interface OracleAffine {
  */
 function oracleAffine(
   operators: { x0: { matrix: Float64Array; rows: number }; epsilon: { matrix: Float64Array } },
-  prior: { mu: Float64Array; sigma: Float64Array; N: number },
+  prior: { mu: Float64Array; sigma: Float64Array; N: number; given?: GivenElements },
   at: { a: number; b: number; gamma: number; sigma: number },
 ): OracleAffine {
+  if (prior.given) return givenAffine(operators, { ...prior, given: prior.given }, at);
   const { mu, sigma, N } = prior, { a, b, gamma: gt, sigma: st } = at;
   const X = operators.x0, E = operators.epsilon;
   const n = X.rows;
@@ -261,6 +300,45 @@ function oracleAffine(
   const amu = matmul(A, mu, n, N, 1), mmu = matmul(M, mu, n, N, 1);
   const gmmu = matmul(gain, mmu, n, n, 1);
   const offset = amu.map((v, i) => v - gmmu[i]);
+  return { gain, offset, n };
+}
+
+/**
+ * The conditional mean given x_t and the given elements x_G = S x₀ too: with y = (x_t, x_G),
+ * C_yy = [[M Σ Mᵀ + σ_t² I, M Σ Sᵀ], [S Σ Mᵀ, S Σ Sᵀ]] and C_ty = [A Σ Mᵀ + b σ_t I, A Σ Sᵀ], so
+ * E[target | y] = A μ + C_ty C_yy⁻¹ (y − (M μ, S μ)); x_G is fixed, so its part joins the offset.
+ */
+function givenAffine(
+  operators: { x0: { matrix: Float64Array; rows: number }; epsilon: { matrix: Float64Array } },
+  prior: { mu: Float64Array; sigma: Float64Array; N: number; given: GivenElements },
+  at: { a: number; b: number; gamma: number; sigma: number },
+): OracleAffine {
+  const { mu, sigma, N, given } = prior, { a, b, gamma: gt, sigma: st } = at;
+  const X = operators.x0, E = operators.epsilon, n = X.rows, g = given.rows.length, m = n + g;
+  // Rows of the stacked observation matrix [M; S] and of A, each over the N elements of x₀.
+  const obs = new Float64Array(m * N), A = new Float64Array(n * N);
+  for (let i = 0; i < n * N; i++) {
+    A[i] = a * X.matrix[i] + b * E.matrix[i];
+    obs[i] = gt * X.matrix[i] + st * E.matrix[i];
+  }
+  given.rows.forEach((r, i) => (obs[(n + i) * N + r] = 1));
+  const sigmaObsT = matmul(sigma, transpose(obs, m, N), N, N, m);
+  const cyy = matmul(obs, sigmaObsT, m, N, m), cty = matmul(A, sigmaObsT, n, N, m);
+  for (let i = 0; i < n; i++) {
+    cyy[i * m + i] += st * st;
+    cty[i * m + i] += b * st;
+  }
+  const full = transpose(choleskySolve(cholesky(cyy, m), transpose(cty, n, m), m, n), m, n);
+  const gain = new Float64Array(n * n), offset = matmul(A, mu, n, N, 1);
+  const obsMu = matmul(obs, mu, m, N, 1);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const w = full[i * m + j];
+      if (j < n) gain[i * n + j] = w;
+      else offset[i] += w * given.values[j - n];
+      offset[i] -= w * obsMu[j];
+    }
+  }
   return { gain, offset, n };
 }
 

@@ -1,0 +1,146 @@
+/**
+ * Conditioning, as pure functions: classifier-free guidance of a prediction, and given frames seen
+ * at each stage's own frame rate (docs/conditioning.md derives both).
+ *
+ * **Guidance** (Ho & Salimans, 2022) combines a conditional prediction c and an unconditional one u
+ * into u + w·(c − u) = (1 − w)·u + w·c. Its weights sum to 1, and at a fixed point x_t every
+ * prediction kind is an affine function of the same pair (ε, x̃₀) (Eq. 11; `recoverPair`), so the
+ * guided pair, and therefore the sample, is the same whichever kind's space the combination is
+ * taken in. It is applied here to the model's own output kind; `tests/condition_test.ts` checks
+ * that ε, velocity, x₀ and v guidance agree.
+ *
+ * **Given frames** are full-rate frames whose values are known. On stage k the network sees the
+ * stage's frames D_k(x₀) (`downToStage`); a stage frame is given when the Down operator reads only
+ * given frames for it (its one frame for the stride Down, both frames of its pair for the average
+ * Down), so a given frame at a position the stage's grid skips is not visible there.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guide } from "./condition.ts";
+ * const c = new Float64Array([1, 2]), u = new Float64Array([0, 1]);
+ * assert.deepEqual(guide(c, u, 1), c); // scale 1 is the conditional prediction itself
+ * assert.deepEqual(guide(c, u, 3), new Float64Array([3, 4])); // u + 3(c − u)
+ * ```
+ *
+ * @module
+ */
+import { checkAllFinite, checkFinite, checkInteger } from "./checks.ts";
+import type { Stage, StagePlan } from "./pyramid.ts";
+import type { Predict } from "./samplers.ts";
+import { downToStage } from "./temporal.ts";
+import { newData, type Video, video, type VideoData } from "./video.ts";
+
+/**
+ * Classifier-free guidance of one prediction: u + w·(c − u), elementwise. Scale 1 returns the
+ * conditional prediction exactly, scale 0 the unconditional one.
+ *
+ * @param conditional c, the prediction given the condition
+ * @param unconditional u, the prediction without it (same length)
+ * @param scale w (finite; 1 to about 7 in practice)
+ * @returns the guided prediction, in the same precision as `conditional`
+ */
+export function guide(conditional: VideoData, unconditional: VideoData, scale: number): VideoData {
+  checkFinite("guidance scale", scale);
+  if (conditional.length !== unconditional.length) {
+    throw new RangeError(
+      `conditional and unconditional predictions must have one length; got ${conditional.length} and ${unconditional.length}`,
+    );
+  }
+  if (scale === 1) return conditional.slice();
+  const out = newData(conditional, conditional.length);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = unconditional[i] + scale * (conditional[i] - unconditional[i]);
+  }
+  return out;
+}
+
+/**
+ * A sampler's `predict` that guides: both predictions at every call, combined by {@link guide}.
+ * At scale 1 it returns the conditional prediction unchanged (the unconditional one is not
+ * evaluated).
+ *
+ * @param conditional the predictor given the condition
+ * @param unconditional the predictor without it (the null class, no frames)
+ * @param scale w
+ * @returns the guided predictor
+ */
+export function guidedPredict(
+  conditional: Predict,
+  unconditional: Predict,
+  scale: number,
+): Predict {
+  checkFinite("guidance scale", scale);
+  if (scale === 1) return conditional;
+  return async (x: Video, t: number, stage: Stage) =>
+    guide(await conditional(x, t, stage), await unconditional(x, t, stage), scale);
+}
+
+/** Given frames of one video: full-rate positions and their values (H·W·C each, in that order). */
+export interface GivenFrames {
+  /** Full-rate positions, distinct, in [0, F). */
+  positions: readonly number[];
+  /** The frames' values, positions.length × H·W·C. */
+  values: ArrayLike<number>;
+}
+
+/** What the network sees of the given frames on one stage, at the stage's frame rate. */
+export interface StageCondition {
+  /** Per stage frame: 1 where the frame is given, 0 where not. */
+  mask: number[];
+  /** The given stage frames (zero where not given): one video of the stage's frames. */
+  frames: Video<Float64Array>;
+}
+
+/**
+ * The given frames as stage k sees them: D_k applied to the given video, kept where D_k read only
+ * given frames (the mask), zero elsewhere.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stageCondition } from "./condition.ts";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3 });
+ * const given = { positions: [0, 7], values: [0.5, -0.5] }; // first and last frame, one pixel each
+ * assert.deepEqual(stageCondition(given, { plan, stage: plan.stages[0] }).mask, [1, 0]); // k = 3: frames 0, 4
+ * assert.deepEqual(stageCondition(given, { plan, stage: plan.stages[2] }).mask, [1, 0, 0, 0, 0, 0, 0, 1]);
+ * ```
+ *
+ * @param given the given frames
+ * @param options the plan and the stage
+ * @returns the stage's mask and given frames
+ */
+export function stageCondition(
+  given: GivenFrames,
+  options: { plan: StagePlan; stage: Stage },
+): StageCondition {
+  const { plan, stage } = options, F = plan.frames;
+  const positions = [...given.positions];
+  positions.forEach((p, i) => checkInteger(`given.positions[${i}]`, p, 0, F - 1));
+  if (new Set(positions).size !== positions.length) {
+    throw new RangeError(`given.positions must be distinct; got [${positions}]`);
+  }
+  const perFrame = positions.length === 0 ? 1 : given.values.length / positions.length;
+  if (!Number.isInteger(perFrame) || perFrame < 1) {
+    throw new RangeError(
+      `given.values must hold ${positions.length} frames of equal size; got ${given.values.length} values`,
+    );
+  }
+  checkAllFinite("given.values", given.values);
+  const full = video<Float64Array>({ frames: F, height: perFrame }, "float64");
+  const indicator = video<Float64Array>({ frames: F }, "float64");
+  positions.forEach((p, i) => {
+    indicator.data[p] = 1;
+    for (let e = 0; e < perFrame; e++) full.data[p * perFrame + e] = given.values[i * perFrame + e];
+  });
+  const temporal = { layout: plan.temporal.layout, down: plan.temporal.down };
+  const seen = downToStage(indicator, stage.k, temporal);
+  const mask = Array.from(seen.data, (v) => (Math.abs(v - 1) < 1e-12 ? 1 : 0));
+  const frames = downToStage(full, stage.k, temporal);
+  mask.forEach((m, j) => {
+    if (!m) frames.data.fill(0, j * perFrame, (j + 1) * perFrame);
+  });
+  return { mask, frames };
+}
