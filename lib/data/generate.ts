@@ -449,6 +449,56 @@ function drawCoverage(canvas: Float32Array, o: MovingObject, W: number, H: numbe
   }
 }
 
+/** A dataset's classes for class-conditional training: a label per video and each class's name. */
+export interface DatasetClasses {
+  /** Each video's class, 0 … names.length − 1. */
+  labels: Uint8Array;
+  /** The classes' names, by label. */
+  names: string[];
+}
+
+/**
+ * The classes a generated dataset's videos fall into, read off its ground truth: for balls the
+ * number of balls; for shapes, glyphs and Moving MNIST the first object's shape or digit.
+ *
+ * @param dataset a generated dataset (an imported one has no classes)
+ * @returns the labels and the class names
+ */
+export function datasetClasses(
+  dataset: Pick<Dataset, "params" | "objectCounts" | "objects">,
+): DatasetClasses {
+  const { kind, minObjects, maxObjects } = dataset.params;
+  const N = dataset.objectCounts.length, M = maxObjects;
+  const first = (n: number) => dataset.objects[n * M * 2];
+  switch (kind) {
+    case "balls":
+      return {
+        labels: Uint8Array.from(dataset.objectCounts, (c) => c - minObjects),
+        names: Array.from(
+          { length: maxObjects - minObjects + 1 },
+          (_, i) => `${minObjects + i} ball${minObjects + i === 1 ? "" : "s"}`,
+        ),
+      };
+    case "shapes":
+      return {
+        labels: Uint8Array.from({ length: N }, (_, n) => first(n)),
+        names: ["disc", "square", "triangle"],
+      };
+    case "glyphs":
+    case "moving-mnist": {
+      const base = kind === "glyphs" ? 10 : MNIST_SHAPE;
+      return {
+        labels: Uint8Array.from({ length: N }, (_, n) => first(n) - base),
+        names: Array.from({ length: 10 }, (_, d) => `first digit ${d}`),
+      };
+    }
+    default:
+      throw new RangeError(
+        `an ${kind} dataset has no classes (its clips carry no labels); train it unconditionally`,
+      );
+  }
+}
+
 /**
  * Some videos of a dataset, with their ground truth, as a dataset of their own (in memory: its
  * `params` keep the source's, with `count` changed).

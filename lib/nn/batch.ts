@@ -83,18 +83,22 @@ export interface PreparedBatch {
   target: Float32Array;
   /** Alignment totals, when aligned. */
   alignment?: { identity: number; aligned: number };
+  /** A class-conditional model's label per video after dropout (the null class where dropped). */
+  labels?: number[];
 }
 
 /** What {@link prepareBatch} needs besides the videos. */
 export interface BatchSpec {
   /** The training config (frames, alignment, stage weights). */
-  config: Pick<TrainConfig, "frames" | "align" | "stageWeights" | "timeDensity">;
+  config: Pick<TrainConfig, "frames" | "align" | "stageWeights" | "timeDensity" | "labelDropout">;
   /** The stage plan. */
   plan: StagePlan;
   /** The prediction kind learned. */
   prediction: PredictionKind;
   /** Frame height, width and channels. */
   size: { height: number; width: number; channels: number };
+  /** The model's classes (0 or absent: unconditional, no labels). */
+  classes?: number;
 }
 
 /**
@@ -110,7 +114,7 @@ export interface BatchSpec {
 export function prepareBatch(
   x0: Float32Array,
   spec: BatchSpec,
-  draws: { rng: Rng; stageRng?: Rng; stage?: Stage; t?: number },
+  draws: { rng: Rng; stageRng?: Rng; stage?: Stage; t?: number; labels?: ArrayLike<number> },
 ): PreparedBatch {
   const { config, plan, prediction } = spec;
   const { height, width, channels } = spec.size;
@@ -146,7 +150,34 @@ export function prepareBatch(
     xt.set(example.xt.data, b * size);
     out.set(example.target.data, b * size);
   }
-  return { stage, t, xt, target: out, alignment };
+  const labels = batchLabels(spec, draws, batch);
+  return { stage, t, xt, target: out, alignment, ...(labels ? { labels } : {}) };
+}
+
+/**
+ * A class-conditional batch's labels after dropout, drawn last from the batch's generator (so an
+ * unconditional run draws exactly as before); the null class where none are given.
+ */
+function batchLabels(
+  spec: BatchSpec,
+  draws: { rng: Rng; labels?: ArrayLike<number> },
+  batch: number,
+): number[] | undefined {
+  const classes = spec.classes ?? 0;
+  if (classes === 0) {
+    if (draws.labels !== undefined) {
+      throw new RangeError("labels were given for a model without classes (classes 0)");
+    }
+    return undefined;
+  }
+  if (draws.labels === undefined) return new Array(batch).fill(classes);
+  if (draws.labels.length !== batch) {
+    throw new RangeError(
+      `labels must have one entry per video (${batch}); got ${draws.labels.length}`,
+    );
+  }
+  const p = spec.config.labelDropout ?? 0.1;
+  return Array.from(draws.labels, (l) => (draws.rng.uniform() < p ? classes : l));
 }
 
 /**

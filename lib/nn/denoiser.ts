@@ -69,6 +69,12 @@ export interface DenoiserConfig {
   temporalAttention: number;
   /** U-Net: the temporal convolutions' kernel size in frames (odd; default 3). */
   temporalKernel: number;
+  /**
+   * Class labels the model is conditioned on (default 0: unconditional). With C classes it learns
+   * an embedding per class and one for the null class C, which stands for "no label" (classifier-
+   * free guidance's unconditional prediction).
+   */
+  classes: number;
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -79,6 +85,9 @@ export interface Conditioning {
   k: number;
   /** Each frame's position on the full-rate grid (length = frames). */
   positions: ArrayLike<number>;
+  /** A class-conditional model's label per sample, 0 … classes − 1, or `classes` for none (the
+   * default for every sample). */
+  labels?: ArrayLike<number>;
 }
 
 /** A denoiser: parameters plus a pure forward function. */
@@ -128,6 +137,7 @@ export function denoiserConfig(
     embedding: init.embedding ?? 64,
     temporalAttention: init.temporalAttention ?? 0,
     temporalKernel: init.temporalKernel ?? 3,
+    classes: init.classes ?? 0,
   };
   checkDenoiserConfig(config);
   return config;
@@ -136,6 +146,9 @@ export function denoiserConfig(
 /** Throws a RangeError naming the first field of a filled-in config that cannot build a model. */
 function checkDenoiserConfig(config: DenoiserConfig): void {
   const unet = config.architecture === "unet";
+  if (!Number.isInteger(config.classes) || config.classes < 0 || config.classes > 1000) {
+    throw new RangeError(`classes must be an integer from 0 to 1000; got ${show(config.classes)}`);
+  }
   if (
     !Number.isInteger(config.temporalKernel) || config.temporalKernel < 1 ||
     config.temporalKernel % 2 === 0 || config.temporalKernel > 15
@@ -204,6 +217,21 @@ function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [num
   if (!Number.isInteger(c.k) || c.k < 1 || c.k > config.maxStages) {
     throw new RangeError(`stage k must be an integer in [1, ${config.maxStages}]; got ${c.k}`);
   }
+  if (c.labels !== undefined) {
+    if (config.classes === 0) {
+      throw new RangeError("this model has no classes (classes 0); give no labels");
+    }
+    if (c.labels.length !== b) {
+      throw new RangeError(`conditioning labels must have ${b} entries; got ${c.labels.length}`);
+    }
+    for (const l of Array.from(c.labels)) {
+      if (!Number.isInteger(l) || l < 0 || l > config.classes) {
+        throw new RangeError(
+          `labels must be integers in [0, ${config.classes}] (${config.classes}: no label); got ${l}`,
+        );
+      }
+    }
+  }
   return [b, f];
 }
 
@@ -213,10 +241,20 @@ function addConditioning(p: ParamStore, config: DenoiserConfig): void {
   addDense(p, "cond.time2", e, e);
   p.add("cond.stage", [config.maxStages, e], { kind: "normal", std: 0.5 });
   addDense(p, "cond.position", 64, e);
+  // Row `classes` is the null class. Declared last, so that unconditional models draw as before.
+  if (config.classes > 0) {
+    p.add("cond.class", [config.classes + 1, e], { kind: "normal", std: 0.5 });
+  }
 }
 
 /** The per-frame conditioning vector, [batch·frames, embedding]. */
-function conditioningVector(p: ParamStore, c: Conditioning, b: number, f: number): tf.Tensor2D {
+function conditioningVector(
+  p: ParamStore,
+  c: Conditioning,
+  b: number,
+  f: number,
+  classes = 0,
+): tf.Tensor2D {
   const time = applyDense(
     p,
     "cond.time2",
@@ -225,8 +263,20 @@ function conditioningVector(p: ParamStore, c: Conditioning, b: number, f: number
   const stage = tf.slice(p.get("cond.stage"), [c.k - 1, 0], [1, -1]);
   const position = applyDense(p, "cond.position", sinusoidal(c.positions, 64, 1000));
   const e = time.shape[1]!;
+  // A class-conditional model adds its label's embedding to the time's (the null class by default).
+  // (A one-hot product rather than a gather, whose gradient not every backend has.)
+  const perSample = classes === 0 ? time : tf.add(
+    time,
+    tf.matMul(
+      tf.oneHot(
+        tf.tensor1d(Int32Array.from(c.labels ?? new Array(b).fill(classes)), "int32"),
+        classes + 1,
+      ).toFloat(),
+      p.get("cond.class"),
+    ),
+  );
   const sum = tf.add(
-    tf.add(tf.reshape(time, [b, 1, e]), tf.reshape(position, [1, f, e])),
+    tf.add(tf.reshape(perSample, [b, 1, e]), tf.reshape(position, [1, f, e])),
     tf.reshape(stage, [1, 1, e]),
   );
   return silu(tf.reshape(sum, [b * f, e])) as tf.Tensor2D;
@@ -344,7 +394,7 @@ function unetBlock(
 function unetApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c: Conditioning) {
   const { widths, patch, channels } = config;
   const [b, f] = checkInput(config, x, c);
-  const cond = { e: conditioningVector(p, c, b, f), b, f };
+  const cond = { e: conditioningVector(p, c, b, f, config.classes), b, f };
   const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
   let h = applyConv(p, "stem", toPatches(frames, patch));
   const skips: tf.Tensor4D[] = [];
@@ -494,7 +544,7 @@ function transformerApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c
   const { patch, channels } = config;
   const { gh, gw, tokens, pc } = tokenGrid(config);
   const [b, f] = checkInput(config, x, c);
-  const cond = { e: conditioningVector(p, c, b, f), b, f };
+  const cond = { e: conditioningVector(p, c, b, f, config.classes), b, f };
   const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
   let h = tf.add(
     applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, pc])),

@@ -16,9 +16,16 @@ import type { Denoiser } from "./denoiser.ts";
  *
  * @param model the denoiser
  * @param plan the plan the sampler runs (for each stage's frame positions)
+ * @param options a class-conditional model's label per video, or one for all (the null class,
+ *   `model.config.classes`, for the unconditional prediction)
  * @returns the callback
  */
-export function modelPredict(model: Denoiser, plan: StagePlan): Predict {
+export function modelPredict(
+  model: Denoiser,
+  plan: StagePlan,
+  options: { labels?: number | ArrayLike<number> } = {},
+): Predict {
+  const { labels } = options;
   return async (x, t, stage) => {
     const positions = framePositions(plan.frames, stage.k, { layout: plan.temporal.layout });
     const out = tf.tidy(() => {
@@ -26,7 +33,15 @@ export function modelPredict(model: Denoiser, plan: StagePlan): Predict {
         x.data instanceof Float32Array ? x.data : Float32Array.from(x.data),
         [x.batch, x.frames, x.height, x.width, x.channels],
       );
-      return model.apply(input, { t: new Array(x.batch).fill(t), k: stage.k, positions });
+      const perVideo = labels === undefined
+        ? {}
+        : { labels: typeof labels === "number" ? new Array(x.batch).fill(labels) : labels };
+      return model.apply(input, {
+        t: new Array(x.batch).fill(t),
+        k: stage.k,
+        positions,
+        ...perVideo,
+      });
     });
     const data = (await out.data()) as Float32Array;
     out.dispose();

@@ -25,8 +25,9 @@ export class BatchPrefetcher {
    *
    * @param trainer the trainer (its config, plan and generator)
    * @param dataset the training videos
+   * @param labels each video's class, for a class-conditional model
    */
-  constructor(trainer: Trainer, dataset: Dataset) {
+  constructor(trainer: Trainer, dataset: Dataset, labels?: Uint8Array) {
     this.#trainer = trainer;
     this.#worker = new Worker(new URL("./prefetch_worker.ts", import.meta.url).href, {
       type: "module",
@@ -40,11 +41,13 @@ export class BatchPrefetcher {
       event.preventDefault();
       this.#reject?.(new Error(`batch worker: ${event.message}`));
     };
-    const { height, width, channels } = trainer.model.config;
+    const { height, width, channels, classes } = trainer.model.config;
     const init: PrefetchInit = {
       type: "init",
       config: trainer.config,
       size: { height, width, channels },
+      classes,
+      ...(labels ? { labels } : {}),
       pixels: dataset.pixels,
       shape: dataset.shape,
       batch: trainer.config.batch,
@@ -80,6 +83,7 @@ export class BatchPrefetcher {
         xt: batch.xt,
         target: batch.target,
         ...(batch.alignment ? { alignment: batch.alignment } : {}),
+        ...(batch.labels ? { labels: batch.labels } : {}),
       },
       indices: batch.indices,
     };

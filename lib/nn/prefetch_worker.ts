@@ -26,6 +26,10 @@ export interface PrefetchInit {
   config: TrainConfig;
   /** Frame height, width and channels. */
   size: BatchSpec["size"];
+  /** The model's classes (0: unconditional). */
+  classes: number;
+  /** Each video's class, for a class-conditional model. */
+  labels?: Uint8Array;
   /** The videos' pixels, bytes in `shape`. */
   pixels: Uint8Array;
   /** The videos' shape, [count, F, H, W, C]. */
@@ -52,6 +56,8 @@ export interface PrefetchedBatch {
   target: Float32Array;
   /** Alignment totals, when aligned. */
   alignment?: { identity: number; aligned: number };
+  /** Labels after dropout, for a class-conditional model. */
+  labels?: number[];
   /** The generator's state after this batch: the trainer's state once it is consumed. */
   rng: RngState;
 }
@@ -66,11 +72,13 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
     plan,
     prediction: predictionFor(init.config.form),
     size: init.size,
+    classes: init.classes,
   };
   const dataset = { shape: init.shape, pixels: init.pixels };
   return () => {
     const { indices, x0 } = drawVideos(dataset, init.batch, rng);
-    const p = prepareBatch(x0, spec, { rng });
+    const labels = init.labels ? indices.map((i) => init.labels![i]) : undefined;
+    const p = prepareBatch(x0, spec, { rng, ...(labels ? { labels } : {}) });
     return {
       type: "batch",
       indices,
@@ -79,6 +87,7 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
       xt: p.xt,
       target: p.target,
       alignment: p.alignment,
+      ...(p.labels ? { labels: p.labels } : {}),
       rng: rng.state(),
     };
   };

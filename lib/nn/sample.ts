@@ -5,6 +5,8 @@
  */
 import { toPixels } from "../data/mod.ts";
 import {
+  guidedPredict,
+  type Predict,
   type PredictionKind,
   sampleStaged,
   type Solver,
@@ -28,10 +30,13 @@ export interface Samples {
 }
 
 /**
- * Draws videos with the staged sampler and records sample 0's trajectory.
+ * Draws videos with the staged sampler and records sample 0's trajectory. A class-conditional
+ * model draws `label` (by default the null class: unconditional), guided with scale `guidance`
+ * (default 1: the conditional prediction itself; `guidedPredict`).
  *
  * @param model the denoiser (EMA weights)
- * @param options plan, prediction kind, count, seed, solver and which snapshots to keep
+ * @param options plan, prediction kind, count, seed, solver, which snapshots to keep, and the class
+ *   and guidance scale of a class-conditional model
  * @returns the samples
  */
 export async function drawSamples(model: Denoiser, options: {
@@ -41,11 +46,13 @@ export async function drawSamples(model: Denoiser, options: {
   seed: number;
   solver?: Solver;
   keep?: "none" | "stage-ends" | "every-step";
+  label?: number;
+  guidance?: number;
 }): Promise<Samples> {
   const { plan, prediction, count, seed } = options;
   const recorder = trajectoryRecorder(plan, { keep: options.keep ?? "stage-ends" });
   const t0 = performance.now();
-  const out = await sampleStaged(plan, modelPredict(model, plan), {
+  const out = await sampleStaged(plan, samplingPredict(model, plan, options), {
     prediction,
     solver: options.solver,
     start: {
@@ -60,4 +67,32 @@ export async function drawSamples(model: Denoiser, options: {
   const ms = performance.now() - t0;
   recorder.finish(out);
   return { pixels: toPixels(out.data), count, ms, trajectory: recorder.trajectory };
+}
+
+/** The model as the sampler's callback: conditioned on a class and guided, where asked. */
+function samplingPredict(
+  model: Denoiser,
+  plan: StagePlan,
+  options: { label?: number; guidance?: number },
+): Predict {
+  const { classes } = model.config;
+  if (options.label === undefined && options.guidance === undefined) {
+    return modelPredict(model, plan);
+  }
+  if (classes === 0) {
+    throw new RangeError(
+      "this model is not class-conditional (classes 0): give no label or guidance",
+    );
+  }
+  const label = options.label ?? classes;
+  if (!Number.isInteger(label) || label < 0 || label > classes) {
+    throw new RangeError(
+      `label must be an integer in [0, ${classes}] (${classes}: none); got ${label}`,
+    );
+  }
+  return guidedPredict(
+    modelPredict(model, plan, { labels: label }),
+    modelPredict(model, plan, { labels: classes }),
+    options.guidance ?? 1,
+  );
 }

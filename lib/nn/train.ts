@@ -40,7 +40,7 @@
  *
  * @module
  */
-import type { Dataset } from "../data/generate.ts";
+import { type Dataset, datasetClasses } from "../data/generate.ts";
 import { checkInteger } from "../checks.ts";
 import { drawVideos, type PreparedBatch } from "./batch.ts";
 import { BatchPrefetcher } from "./prefetch.ts";
@@ -69,16 +69,22 @@ export function datasetBatches(
   dataset: Dataset,
   options: { prefetch?: boolean } = {},
 ): BatchSource {
+  // A class-conditional model trains on each video's class (datasetClasses), with label dropout.
+  const classes = trainer.model.config.classes > 0 ? datasetClasses(dataset).labels : undefined;
   if (options.prefetch ?? true) {
-    const prefetcher = new BatchPrefetcher(trainer, dataset);
+    const prefetcher = new BatchPrefetcher(trainer, dataset, classes);
     return {
       next: async () => (await prefetcher.next()).prepared,
       close: () => prefetcher.close(),
     };
   }
   return {
-    next: () =>
-      Promise.resolve(trainer.prepare(drawVideos(dataset, trainer.config.batch, trainer.rng).x0)),
+    next: () => {
+      const { indices, x0 } = drawVideos(dataset, trainer.config.batch, trainer.rng);
+      return Promise.resolve(
+        trainer.prepare(x0, classes ? { labels: indices.map((i) => classes[i]) } : {}),
+      );
+    },
   };
 }
 

@@ -89,6 +89,10 @@ export interface TrainConfig {
   down?: DownMethod;
   /** SD3's timestep shift s of the schedule (`shiftSchedule`; default 1, none). */
   shift?: number;
+  /** A class-conditional model's label dropout: each label is replaced by the null class with
+   * this probability (default 0.1), so that one network learns the unconditional prediction that
+   * classifier-free guidance needs. */
+  labelDropout?: number;
 }
 
 /**
@@ -243,19 +247,24 @@ export class Trainer {
    *   trainer's, which then advances; a caller's leaves it untouched); `stage` and `t` to fix them
    * @returns the stage-rate inputs and targets
    */
-  prepare(x0: Float32Array, options: { rng?: Rng; stage?: Stage; t?: number } = {}): PreparedBatch {
-    const { height, width, channels } = this.model.config;
+  prepare(
+    x0: Float32Array,
+    options: { rng?: Rng; stage?: Stage; t?: number; labels?: ArrayLike<number> } = {},
+  ): PreparedBatch {
+    const { height, width, channels, classes } = this.model.config;
     return prepareBatch(x0, {
       config: this.config,
       plan: this.plan,
       prediction: this.prediction,
       size: { height, width, channels },
+      classes,
     }, {
       rng: options.rng ?? this.rng,
       // A caller's generator draws the stage too, so that it leaves the trainer's untouched.
       stageRng: options.rng ?? this.rng,
       stage: options.stage,
       t: options.t,
+      labels: options.labels,
     });
   }
 
@@ -320,6 +329,7 @@ export class Trainer {
       t,
       k: stage.k,
       positions,
+      ...(prepared.labels ? { labels: prepared.labels } : {}),
     });
     return tf.mean(
       tf.squaredDifference(prediction, tf.tensor(prepared.target, shape)),

@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import {
+  createDenoiser,
+  datasetBatches,
+  denoiserConfig,
+  drawSamples,
+  initBackend,
+  modelPredict,
+  planForTraining,
+  predictionFor,
+  Trainer,
+} from "../lib/nn/mod.ts";
+import { createRng, sampleStaged } from "../lib/mod.ts";
+import {
+  createDataset,
+  datasetClasses,
+  datasetParams,
+  generateDataset,
+  toPixels,
+} from "../lib/data/mod.ts";
+import { maxDiff, tinyData, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
+
+await initBackend("cpu");
+const classModel = denoiserConfig({ ...tinyModel(), classes: 3 });
+
+/** A class model with every weight perturbed (a fresh model's zero output layers hide its inputs). */
+function perturbed(seed: number) {
+  const model = createDenoiser(classModel, createRng(seed));
+  let i = 0;
+  for (const v of model.params.variables.values()) {
+    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", seed + i++), 0.1)));
+  }
+  return model;
+}
+
+Deno.test("a class-conditional denoiser depends on the label; no label is the null class", async () => {
+  const model = perturbed(4);
+  const x = tf.tensor(tinyData(2, 1).subarray(0, 2 * 4 * 256), [2, 4, 16, 16, 1]);
+  const c = { t: [0.5, 0.5], k: 2, positions: [0, 2, 4, 6] };
+  const out = async (labels?: number[]) =>
+    await values(model.apply(x, { ...c, ...(labels ? { labels } : {}) }));
+  const [a, b, none, nullClass] = [
+    await out([0, 0]),
+    await out([1, 1]),
+    await out(),
+    await out([3, 3]),
+  ];
+  assert.ok(maxDiff(a, b) > 1e-4, "labels 0 and 1 give the same output");
+  assert.deepEqual(none, nullClass);
+  assert.throws(
+    () => model.apply(x, { ...c, labels: [0, 4] }),
+    /labels must be integers in \[0, 3\] \(3: no label\); got 4/,
+  );
+  const plain = createDenoiser(tinyModel(), createRng(4));
+  assert.throws(
+    () => plain.apply(x, { ...c, labels: [0, 0] }),
+    /this model has no classes \(classes 0\); give no labels/,
+  );
+  // An unconditional model draws the same initial weights as before classes existed.
+  assert.ok(!plain.params.variables.has("cond.class") && model.params.variables.has("cond.class"));
+  x.dispose();
+});
+
+Deno.test("label dropout is drawn last: a class model's batch equals an unconditional one's; dropout rate holds", () => {
+  const x0 = tinyData(2, 3);
+  const plain = new Trainer(tinyTrain, createDenoiser(tinyModel(), createRng(1)), createRng(2));
+  const classy = new Trainer(tinyTrain, createDenoiser(classModel, createRng(1)), createRng(2));
+  const a = plain.prepare(x0, { rng: createRng(9) });
+  const b = classy.prepare(x0, { rng: createRng(9), labels: [2, 1] });
+  assert.deepEqual([a.xt, a.target, a.t, a.stage.k], [b.xt, b.target, b.t, b.stage.k]);
+  assert.equal(a.labels, undefined);
+  const half = new Trainer(
+    { ...tinyTrain, labelDropout: 0.5 },
+    createDenoiser(classModel, createRng(1)),
+    createRng(2),
+  );
+  let dropped = 0, kept = 0;
+  for (let i = 0; i < 400; i++) {
+    for (const l of half.prepare(x0, { rng: createRng(i), labels: [2, 1] }).labels!) {
+      l === 3 ? dropped++ : kept++;
+    }
+  }
+  assert.ok(
+    Math.abs(dropped / (dropped + kept) - 0.5) < 0.06,
+    `${dropped} of ${dropped + kept} dropped`,
+  );
+  const none = new Trainer(
+    { ...tinyTrain, labelDropout: 0 },
+    createDenoiser(classModel, createRng(1)),
+    createRng(2),
+  );
+  assert.deepEqual(none.prepare(x0, { labels: [2, 1] }).labels, [2, 1]);
+  assert.throws(
+    () => plain.prepare(x0, { labels: [0, 1] }),
+    /labels were given for a model without classes/,
+  );
+});
+
+Deno.test("datasetClasses: balls by count, Moving MNIST by its first digit; clips have none", async () => {
+  const balls = generateDataset(datasetParams({ kind: "balls", count: 50, frames: 4, seed: 1 }));
+  const b = datasetClasses(balls);
+  assert.deepEqual(Array.from(b.labels), Array.from(balls.objectCounts, (c) => c - 1));
+  assert.deepEqual(b.names, ["1 ball", "2 balls", "3 balls"]);
+  const mm = await createDataset(
+    datasetParams({ kind: "moving-mnist", count: 20, frames: 4, seed: 1 }),
+  );
+  assert.deepEqual(
+    Array.from(datasetClasses(mm).labels),
+    Array.from({ length: 20 }, (_, n) => mm.objects[n * 4] - 20),
+  );
+  assert.throws(
+    () => datasetClasses({ ...balls, params: { ...balls.params, kind: "imported" } }),
+    /an imported dataset has no classes/,
+  );
+});
+
+Deno.test("class batches: the worker and the main thread draw the same labels, bit for bit", async () => {
+  const data = generateDataset(
+    datasetParams({ kind: "balls", count: 32, frames: 8, height: 16, width: 16, seed: 2 }),
+  );
+  const make = () => new Trainer(tinyTrain, createDenoiser(classModel, createRng(1)), createRng(2));
+  const [ahead, inline] = [make(), make()];
+  const [a, b] = [
+    datasetBatches(ahead, data, { prefetch: true }),
+    datasetBatches(inline, data, { prefetch: false }),
+  ];
+  try {
+    const labels = datasetClasses(data).labels;
+    let seen = 0;
+    for (let i = 0; i < 6; i++) {
+      const [x, y] = [await a.next(), await b.next()];
+      assert.deepEqual(x.labels, y.labels);
+      assert.deepEqual(x.xt, y.xt);
+      assert.ok(x.labels!.every((l) => l === 3 || labels.includes(l)));
+      seen += x.labels!.filter((l) => l !== 3).length;
+    }
+    assert.ok(seen > 6, "most labels are kept");
+  } finally {
+    a.close?.();
+  }
+});
+
+Deno.test("guidance 1 samples the conditional model exactly; other scales differ", async () => {
+  const model = perturbed(7);
+  const plan = planForTraining(tinyTrain, 6);
+  const prediction = predictionFor("flow-matching");
+  const common = { plan, prediction, count: 2, seed: 5 };
+  const guided1 = await drawSamples(model, { ...common, label: 1, guidance: 1 });
+  const direct = await sampleStaged(plan, modelPredict(model, plan, { labels: 1 }), {
+    prediction,
+    start: { batch: 2, height: 16, width: 16, channels: 1 },
+    seed: 5,
+  });
+  assert.deepEqual(guided1.pixels, toPixels(direct.data));
+  const guided3 = await drawSamples(model, { ...common, label: 1, guidance: 3 });
+  const unconditional = await drawSamples(model, common);
+  assert.notDeepEqual(guided3.pixels, guided1.pixels);
+  assert.notDeepEqual(unconditional.pixels, guided1.pixels);
+  await assert.rejects(
+    drawSamples(createDenoiser(tinyModel(), createRng(7)), { ...common, label: 1 }),
+    /this model is not class-conditional/,
+  );
+});
+
+Deno.test("a training step moves the class embedding (its gradient flows)", async () => {
+  const trainer = new Trainer(tinyTrain, createDenoiser(classModel, createRng(1)), createRng(2));
+  const before = await values(trainer.model.params.get("cond.class"));
+  // The zero-initialised output layer passes no gradient back on the first step; the next ones do.
+  for (let i = 0; i < 3; i++) {
+    await trainer.trainOnBatch(trainer.prepare(tinyData(2, 3), { labels: [0, 2] }));
+  }
+  assert.ok(maxDiff(before, await values(trainer.model.params.get("cond.class"))) > 0);
+});
