@@ -25,6 +25,7 @@ import {
   type FlagSpec,
   helpText,
   intFlag,
+  numberFlag,
   parseFlags,
   runTask,
   UsageError,
@@ -54,6 +55,16 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: `tfjs backend: ${BACKEND_REQUESTS.join(" | ")}`,
     default: "TFJS_BACKEND or auto",
+  },
+  class: {
+    type: "string",
+    help:
+      "a class-conditional model's class to draw (0 … classes − 1; default none: unconditional)",
+  },
+  guidance: {
+    type: "string",
+    help: "classifier-free guidance scale w with --class (1: the conditional model)",
+    default: "1",
   },
   help: { type: "boolean", help: "show this help" },
 };
@@ -87,6 +98,7 @@ async function main(): Promise<number> {
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
+  const conditioning = classFlags(flags, modelConfig.classes);
   const model = createDenoiser(modelConfig, createRng(0));
   loadWeights(model, checkpoint, weights);
   const plan = samplingPlan(train, steps, vanilla);
@@ -100,9 +112,17 @@ async function main(): Promise<number> {
     seed,
     solver,
     keep: flags.trajectory ? "every-step" : "stage-ends",
+    ...conditioning,
   });
   model.params.dispose();
-  const info = { checkpoint: checkpointDir, step: checkpoint.manifest.step, count, steps, seed };
+  const info = {
+    checkpoint: checkpointDir,
+    step: checkpoint.manifest.step,
+    count,
+    steps,
+    seed,
+    ...conditioning,
+  };
   const files = await writeSampleFolder(out, samples, {
     shape: {
       frames: train.frames,
@@ -118,6 +138,26 @@ async function main(): Promise<number> {
     }, …}`,
   );
   return 0;
+}
+
+/** --class and --guidance, checked against the model's classes. */
+function classFlags(
+  flags: Record<string, unknown>,
+  classes: number,
+): { label?: number; guidance?: number } {
+  if (flags.class === undefined) {
+    if (flags.guidance !== undefined) throw new UsageError("--guidance needs --class");
+    return {};
+  }
+  if (classes === 0) {
+    throw new UsageError(
+      "--class: this model is not class-conditional; train one with train-small --condition class",
+    );
+  }
+  return {
+    label: intFlag("class", flags.class, 0, 0, classes - 1),
+    guidance: numberFlag("guidance", flags.guidance, 1, 0, 20),
+  };
 }
 
 /** The staged plan the model was trained for, or one full-rate stage with `--vanilla`. */

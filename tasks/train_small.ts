@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  classNames,
   type Dataset,
   DATASET_KINDS,
   type DatasetKind,
@@ -73,6 +74,15 @@ import { findRun, inspectOutput, withMp4s, writeReport, writeSamples } from "./o
 const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
 
 const FLAGS: Record<string, FlagSpec> = {
+  condition: {
+    type: "string",
+    help: "class: condition on each video's class (balls: how many; digits: the first one)",
+  },
+  "label-dropout": {
+    type: "string",
+    help: "with --condition class: how often a label is replaced by the null class",
+    default: "0.1",
+  },
   data: {
     type: "string",
     help: "train on a .tpv file (deno task import-videos); it sets frames, size and channels",
@@ -221,6 +231,8 @@ const TRAINING_FLAGS = [
   "videos",
   "seed",
   "data",
+  "condition",
+  "label-dropout",
 ];
 
 interface RunSettings {
@@ -274,18 +286,40 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
   const train = trainConfigFromFlags(v, defaultSteps, file?.frames);
   // lib's plan checks that the stages' frame rates divide the frames; its message names the value.
   usage(file ? `${file.path}: ` : "--", () => planForTraining(train, train.stages));
-  const model = modelFromFlags(v);
+  const dataset = file?.kind ??
+    choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS);
+  const model = { ...modelFromFlags(v), classes: classesFromFlags(v, dataset) };
+  if (model.classes > 0) {
+    train.labelDropout = numberFlag("label-dropout", v["label-dropout"], 0.1, 0, 0.99);
+  } else if (v["label-dropout"] !== undefined) {
+    throw new UsageError("--label-dropout needs --condition class");
+  }
   return {
     train,
     model: file
       ? { ...model, height: file.height, width: file.width, channels: file.channels }
       : model,
-    dataset: file?.kind ?? choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS),
+    dataset,
     videos: file?.trainVideos ??
       intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
     seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
     ...(file ? { data: file.path } : {}),
   };
+}
+
+/** How many classes --condition class gives the model: the dataset kind's (0 without it). */
+function classesFromFlags(v: Flags, dataset: RunSettings["dataset"]): number {
+  if (v.condition === undefined) return 0;
+  choiceFlag("condition", v.condition, "class", ["class"] as const);
+  if (dataset === IMPORTED) {
+    throw new UsageError(
+      "--condition class: imported clips carry no labels; train them unconditionally",
+    );
+  }
+  return usage(
+    "--condition class: ",
+    () => classNames(datasetParams({ kind: dataset, count: 1 })).length,
+  );
 }
 
 function trainConfigFromFlags(v: Flags, defaultSteps: number, frames?: number): TrainConfig {
@@ -671,6 +705,9 @@ function printBanner(ctx: RunContext, trainer: Trainer, data: RunData): void {
   console.log(
     `train-small: ${settings.dataset} ${train.frames}×${m.height}×${m.width}, ${train.mode} ` +
       `(K = ${train.stages}), ${train.form}, alignment ${train.align ? "on" : "off"}, ` +
+      (m.classes > 0
+        ? `${m.classes} classes (labels dropped ${100 * (train.labelDropout ?? 0.1)} %), `
+        : "") +
       `batch ${train.batch}, ${train.steps} steps, ${m.architecture} ` +
       `${model.params.count().toLocaleString("en")} parameters, ` +
       `${(model.flopsPerFrame(train.frames) / 1e6).toFixed(1)} MFLOP/frame, ` +
@@ -861,11 +898,16 @@ async function writeOutputs(
   const { settings, runDir } = ctx;
   const { train, model: modelConfig } = settings;
   const ema = await trainer.emaModel(createRng(1));
+  // A class-conditional model draws its samples class by class (0, 1, …, 0, 1, …), unguided.
+  const classes = modelConfig.classes;
   const samples = await drawSamples(ema, {
     plan: planForTraining(train, ctx.sampleSteps),
     prediction: trainer.prediction,
     count: ctx.sampleCount,
     seed: settings.seed + 7,
+    ...(classes > 0
+      ? { label: Array.from({ length: ctx.sampleCount }, (_, i) => i % classes) }
+      : {}),
   });
   ema.params.dispose();
   const shape = {

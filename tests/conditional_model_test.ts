@@ -172,3 +172,59 @@ Deno.test("a training step moves the class embedding (its gradient flows)", asyn
   }
   assert.ok(maxDiff(before, await values(trainer.model.params.get("cond.class"))) > 0);
 });
+
+Deno.test("train-small --condition class trains a class model that resumes; sample --class --guidance draws from it", async () => {
+  const { task, TINY } = await import("./task_helpers.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = await task("train_small.ts", [
+      ...TINY,
+      "--steps=2",
+      "--out=run",
+      "--condition=class",
+    ], dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /3 classes \(labels dropped 10 %\)/);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
+    assert.equal(manifest.model.classes, 3);
+    assert.equal(manifest.train.labelDropout, 0.1);
+    const resumed = await task("train_small.ts", ["--resume=run", "--steps=3"], dir);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const drawn = await task("sample.ts", [
+      "--checkpoint=run",
+      "--class=1",
+      "--guidance=2",
+      "--count=2",
+      "--steps=4",
+      "--out=s",
+    ], dir);
+    assert.equal(drawn.code, 0, drawn.stderr);
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/s/sampling.json`));
+    assert.deepEqual([info.label, info.guidance], [1, 2]);
+    const bad: [string, string[], RegExp][] = [
+      [
+        "sample.ts",
+        ["--checkpoint=run", "--class=3"],
+        /--class must be an integer in \[0, 2\]; got "3"/,
+      ],
+      ["sample.ts", ["--checkpoint=run", "--guidance=2"], /--guidance needs --class/],
+      [
+        "train_small.ts",
+        [...TINY, "--out=x", "--label-dropout=0.2"],
+        /--label-dropout needs --condition class/,
+      ],
+      [
+        "train_small.ts",
+        [...TINY, "--out=x", "--condition=frames"],
+        /--condition must be one of class; got "frames"/,
+      ],
+    ];
+    for (const [script, args, message] of bad) {
+      const r = await task(script, args, dir);
+      assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

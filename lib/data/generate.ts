@@ -468,30 +468,38 @@ export function datasetClasses(
   dataset: Pick<Dataset, "params" | "objectCounts" | "objects">,
 ): DatasetClasses {
   const { kind, minObjects, maxObjects } = dataset.params;
-  const N = dataset.objectCounts.length, M = maxObjects;
+  const N = dataset.objectCounts.length, M = maxObjects, names = classNames(dataset.params);
   const first = (n: number) => dataset.objects[n * M * 2];
+  const base = kind === "glyphs" ? 10 : kind === "moving-mnist" ? MNIST_SHAPE : 0;
+  return {
+    labels: kind === "balls"
+      ? Uint8Array.from(dataset.objectCounts, (c) => c - minObjects)
+      : Uint8Array.from({ length: N }, (_, n) => first(n) - base),
+    names,
+  };
+}
+
+/**
+ * The class names of a generated dataset's kind (see {@link datasetClasses}), by label.
+ *
+ * @param params the dataset's parameters
+ * @returns the names
+ */
+export function classNames(
+  params: Pick<DatasetParams, "kind" | "minObjects" | "maxObjects">,
+): string[] {
+  const { kind, minObjects, maxObjects } = params;
   switch (kind) {
     case "balls":
-      return {
-        labels: Uint8Array.from(dataset.objectCounts, (c) => c - minObjects),
-        names: Array.from(
-          { length: maxObjects - minObjects + 1 },
-          (_, i) => `${minObjects + i} ball${minObjects + i === 1 ? "" : "s"}`,
-        ),
-      };
+      return Array.from(
+        { length: maxObjects - minObjects + 1 },
+        (_, i) => `${minObjects + i} ball${minObjects + i === 1 ? "" : "s"}`,
+      );
     case "shapes":
-      return {
-        labels: Uint8Array.from({ length: N }, (_, n) => first(n)),
-        names: ["disc", "square", "triangle"],
-      };
+      return ["disc", "square", "triangle"];
     case "glyphs":
-    case "moving-mnist": {
-      const base = kind === "glyphs" ? 10 : MNIST_SHAPE;
-      return {
-        labels: Uint8Array.from({ length: N }, (_, n) => first(n) - base),
-        names: Array.from({ length: 10 }, (_, d) => `first digit ${d}`),
-      };
-    }
+    case "moving-mnist":
+      return Array.from({ length: 10 }, (_, d) => `first digit ${d}`);
     default:
       throw new RangeError(
         `an ${kind} dataset has no classes (its clips carry no labels); train it unconditionally`,

@@ -430,6 +430,12 @@ function validateStageTimes(t: TrainConfig, field: FieldCheck): void {
     t.shift === undefined || (Number.isFinite(t.shift) && t.shift > 0),
     "absent or a positive number",
   );
+  field(
+    "train.labelDropout",
+    t.labelDropout === undefined ||
+      (Number.isFinite(t.labelDropout) && t.labelDropout >= 0 && t.labelDropout < 1),
+    "absent or a number in [0, 1)",
+  );
 }
 
 /** The model config, checked and completed: a field written before it existed gets its default. */

@@ -46,7 +46,7 @@ export async function drawSamples(model: Denoiser, options: {
   seed: number;
   solver?: Solver;
   keep?: "none" | "stage-ends" | "every-step";
-  label?: number;
+  label?: number | readonly number[];
   guidance?: number;
 }): Promise<Samples> {
   const { plan, prediction, count, seed } = options;
@@ -73,7 +73,7 @@ export async function drawSamples(model: Denoiser, options: {
 function samplingPredict(
   model: Denoiser,
   plan: StagePlan,
-  options: { label?: number; guidance?: number },
+  options: { label?: number | readonly number[]; guidance?: number },
 ): Predict {
   const { classes } = model.config;
   if (options.label === undefined && options.guidance === undefined) {
@@ -85,10 +85,12 @@ function samplingPredict(
     );
   }
   const label = options.label ?? classes;
-  if (!Number.isInteger(label) || label < 0 || label > classes) {
-    throw new RangeError(
-      `label must be an integer in [0, ${classes}] (${classes}: none); got ${label}`,
-    );
+  for (const l of typeof label === "number" ? [label] : label) {
+    if (!Number.isInteger(l) || l < 0 || l > classes) {
+      throw new RangeError(
+        `label must be an integer in [0, ${classes}] (${classes}: none); got ${l}`,
+      );
+    }
   }
   return guidedPredict(
     modelPredict(model, plan, { labels: label }),
