@@ -144,3 +144,38 @@ export function stageCondition(
   });
   return { mask, frames };
 }
+
+/** How training or sampling chooses given frames: the first frame (image-to-video), the first N
+ * (prediction), or the first and the last (interpolation). */
+export type GivenMode = "first-frame" | `prefix:${number}` | "keyframes";
+
+/**
+ * The full-rate positions a mode gives, for videos of F frames.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { givenPositions } from "./condition.ts";
+ * assert.deepEqual(givenPositions("keyframes", 16), [0, 15]);
+ * assert.deepEqual(givenPositions("prefix:4", 16), [0, 1, 2, 3]);
+ * ```
+ *
+ * @param mode the mode
+ * @param frames F
+ * @returns the positions, ascending
+ */
+export function givenPositions(mode: GivenMode, frames: number): number[] {
+  checkInteger("frames", frames, 2);
+  if (mode === "first-frame") return [0];
+  if (mode === "keyframes") return [0, frames - 1];
+  const match = /^prefix:(\d+)$/.exec(String(mode));
+  const n = match ? Number(match[1]) : NaN;
+  if (!(n >= 1 && n < frames)) {
+    throw new RangeError(
+      `given mode must be first-frame, keyframes or prefix:N with 1 ≤ N < ${frames}; got ${
+        JSON.stringify(mode)
+      }`,
+    );
+  }
+  return Array.from({ length: n }, (_, i) => i);
+}

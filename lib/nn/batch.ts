@@ -15,7 +15,8 @@ import {
   sampleTimeInStage,
   trainingExample,
 } from "../stagewise.ts";
-import { gaussianVideo, type Rng, sampleOf, video } from "../video.ts";
+import { gaussianVideo, type Rng, sampleOf, type Video, video } from "../video.ts";
+import { givenPositions, stageCondition } from "../condition.ts";
 import { type Dataset, toModelSpace } from "../data/generate.ts";
 import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 
@@ -85,12 +86,23 @@ export interface PreparedBatch {
   alignment?: { identity: number; aligned: number };
   /** A class-conditional model's label per video after dropout (the null class where dropped). */
   labels?: number[];
+  /** A frame-conditioned model's given frames at the stage's rate and their mask, per video. */
+  given?: { frames: Float32Array; mask: Float32Array };
 }
 
 /** What {@link prepareBatch} needs besides the videos. */
 export interface BatchSpec {
   /** The training config (frames, alignment, stage weights). */
-  config: Pick<TrainConfig, "frames" | "align" | "stageWeights" | "timeDensity" | "labelDropout">;
+  config: Pick<
+    TrainConfig,
+    | "frames"
+    | "align"
+    | "stageWeights"
+    | "timeDensity"
+    | "labelDropout"
+    | "givenModes"
+    | "givenDropout"
+  >;
   /** The stage plan. */
   plan: StagePlan;
   /** The prediction kind learned. */
@@ -99,6 +111,8 @@ export interface BatchSpec {
   size: { height: number; width: number; channels: number };
   /** The model's classes (0 or absent: unconditional, no labels). */
   classes?: number;
+  /** Whether the model reads given frames. */
+  frameCondition?: boolean;
 }
 
 /**
@@ -151,7 +165,49 @@ export function prepareBatch(
     out.set(example.target.data, b * size);
   }
   const labels = batchLabels(spec, draws, batch);
-  return { stage, t, xt, target: out, alignment, ...(labels ? { labels } : {}) };
+  const given = spec.frameCondition ? batchGiven(clean, spec, stage, rng) : undefined;
+  return {
+    stage,
+    t,
+    xt,
+    target: out,
+    alignment,
+    ...(labels ? { labels } : {}),
+    ...(given ? { given } : {}),
+  };
+}
+
+/**
+ * A frame-conditioned batch's given frames, drawn after everything else: one mode for the batch,
+ * then each video's given frames as the stage sees them (`stageCondition`), or none at all with
+ * the dropout probability.
+ */
+function batchGiven(
+  clean: Video<Float32Array>,
+  spec: BatchSpec,
+  stage: Stage,
+  rng: Rng,
+): { frames: Float32Array; mask: Float32Array } {
+  const modes = spec.config.givenModes ?? ["first-frame"];
+  const mode = modes[rng.integer(modes.length)];
+  const positions = givenPositions(mode, clean.frames);
+  const per = clean.height * clean.width * clean.channels, size = stage.frames * per;
+  const frames = new Float32Array(clean.batch * size),
+    mask = new Float32Array(clean.batch * stage.frames);
+  for (let b = 0; b < clean.batch; b++) {
+    if (rng.uniform() < (spec.config.givenDropout ?? 0.1)) continue;
+    const values = new Float32Array(positions.length * per);
+    positions.forEach((p, i) =>
+      values.set(
+        clean.data.subarray((b * clean.frames + p) * per, (b * clean.frames + p + 1) * per),
+        i * per,
+      )
+    );
+    const seen = stageCondition({ positions, values }, { plan: spec.plan, stage });
+    frames.set(seen.frames.data, b * size);
+    mask.set(seen.mask, b * stage.frames);
+  }
+  return { frames, mask };
 }
 
 /**

@@ -75,6 +75,12 @@ export interface DenoiserConfig {
    * free guidance's unconditional prediction).
    */
   classes: number;
+  /**
+   * Whether the model also reads given frames (default false): each stage's given frames and
+   * their mask, at the stage's frame rate (`stageCondition`), enter as extra input channels beside
+   * x_t, so the input has 2·channels + 1 channels. No frames given is all zeros.
+   */
+  frameCondition: boolean;
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -88,6 +94,9 @@ export interface Conditioning {
   /** A class-conditional model's label per sample, 0 … classes − 1, or `classes` for none (the
    * default for every sample). */
   labels?: ArrayLike<number>;
+  /** A frame-conditioned model's given frames at the stage's frame rate, [batch, frames, height,
+   * width, channels] (zero where not given), and their mask, [batch, frames] (default none given). */
+  given?: { frames: Float32Array; mask: Float32Array };
 }
 
 /** A denoiser: parameters plus a pure forward function. */
@@ -138,6 +147,7 @@ export function denoiserConfig(
     temporalAttention: init.temporalAttention ?? 0,
     temporalKernel: init.temporalKernel ?? 3,
     classes: init.classes ?? 0,
+    frameCondition: init.frameCondition ?? false,
   };
   checkDenoiserConfig(config);
   return config;
@@ -217,6 +227,18 @@ function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [num
   if (!Number.isInteger(c.k) || c.k < 1 || c.k > config.maxStages) {
     throw new RangeError(`stage k must be an integer in [1, ${config.maxStages}]; got ${c.k}`);
   }
+  if (c.given !== undefined) {
+    if (!config.frameCondition) {
+      throw new RangeError("this model reads no given frames (frameCondition false); give none");
+    }
+    if (c.given.frames.length !== x.size || c.given.mask.length !== b * f) {
+      throw new RangeError(
+        `given frames must have ${x.size} values and their mask ${
+          b * f
+        }; got ${c.given.frames.length} and ${c.given.mask.length}`,
+      );
+    }
+  }
   if (c.labels !== undefined) {
     if (config.classes === 0) {
       throw new RangeError("this model has no classes (classes 0); give no labels");
@@ -245,6 +267,32 @@ function addConditioning(p: ParamStore, config: DenoiserConfig): void {
   if (config.classes > 0) {
     p.add("cond.class", [config.classes + 1, e], { kind: "normal", std: 0.5 });
   }
+}
+
+/** Channels the input layer reads: x_t's, plus the given frames' and their mask for a
+ * frame-conditioned model. */
+function inputChannels(config: DenoiserConfig): number {
+  return config.frameCondition ? 2 * config.channels + 1 : config.channels;
+}
+
+/** The input frames, [batch·frames, height, width, inputChannels]: x_t, and for a frame-conditioned
+ * model the given frames and the mask beside it (zeros where none are given). */
+function inputFrames(
+  config: DenoiserConfig,
+  x: tf.Tensor,
+  c: Conditioning,
+  n: number,
+): tf.Tensor4D {
+  const { height: H, width: W, channels: C } = config;
+  const frames = tf.reshape(x, [n, H, W, C]) as tf.Tensor4D;
+  if (!config.frameCondition) return frames;
+  const given = c.given
+    ? tf.reshape(tf.tensor(c.given.frames), [n, H, W, C])
+    : tf.zerosLike(frames);
+  const mask = c.given
+    ? tf.mul(tf.ones([n, H, W, 1]), tf.reshape(tf.tensor(c.given.mask), [n, 1, 1, 1]))
+    : tf.zeros([n, H, W, 1]);
+  return tf.concat([frames, given, mask], 3) as tf.Tensor4D;
 }
 
 /** The per-frame conditioning vector, [batch·frames, embedding]. */
@@ -309,7 +357,7 @@ function addUnetParams(p: ParamStore, config: DenoiserConfig): void {
   const { widths, patch, channels, embedding } = config;
   const pc = patch * patch * channels;
   addConditioning(p, config);
-  addConv(p, "stem", [3, 3], [pc, widths[0]]);
+  addConv(p, "stem", [3, 3], [patch * patch * inputChannels(config), widths[0]]);
   const addBlock = (name: string, c: number, level: number) => {
     addConv(p, `${name}.spatial1`, [3, 3], [c, c]);
     addDense(p, `${name}.cond`, embedding, c);
@@ -392,10 +440,10 @@ function unetBlock(
 
 /** The U-Net's forward pass (call inside a tidy). */
 function unetApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c: Conditioning) {
-  const { widths, patch, channels } = config;
+  const { widths, patch } = config;
   const [b, f] = checkInput(config, x, c);
   const cond = { e: conditioningVector(p, c, b, f, config.classes), b, f };
-  const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+  const frames = inputFrames(config, x, c, b * f);
   let h = applyConv(p, "stem", toPatches(frames, patch));
   const skips: tf.Tensor4D[] = [];
   widths.forEach((_, i) => {
@@ -427,7 +475,8 @@ function unetFlopsPerFrame(config: DenoiserConfig, frames: number): number {
   const block = (c: number, level = last) =>
     2 * 9 * c * c + config.temporalKernel * c * c +
     (attendsAt(config, level) ? 4 * c * c + 2 * frames * c : 0);
-  let macs = 2 * pixels(0) * 9 * pc * widths[0]; // stem and out
+  // Stem (x_t, and given frames and mask where read) and out.
+  let macs = pixels(0) * 9 * (pc + patch * patch * inputChannels(config)) * widths[0];
   widths.forEach((c, i) => {
     macs += pixels(i) * block(c, i) * (i < last ? 2 : 1); // down and up blocks
     if (i < last) macs += pixels(i + 1) * c * widths[i + 1] + pixels(i) * widths[i + 1] * c; // to, from
@@ -466,7 +515,7 @@ function addTransformerParams(p: ParamStore, config: DenoiserConfig): void {
   const { embedding, depth } = config;
   const { tokens, pc, d } = tokenGrid(config);
   addConditioning(p, config);
-  addDense(p, "embed", pc, d);
+  addDense(p, "embed", config.patch * config.patch * inputChannels(config), d);
   p.add("embed.position", [tokens, d], { kind: "normal", std: 0.02 });
   for (let i = 0; i < depth; i++) {
     for (const part of ["space", "time"]) {
@@ -541,13 +590,14 @@ function transformerBlock(
 
 /** The transformer's forward pass (call inside a tidy). */
 function transformerApply(p: ParamStore, config: DenoiserConfig, x: tf.Tensor, c: Conditioning) {
-  const { patch, channels } = config;
+  const { patch } = config;
   const { gh, gw, tokens, pc } = tokenGrid(config);
   const [b, f] = checkInput(config, x, c);
   const cond = { e: conditioningVector(p, c, b, f, config.classes), b, f };
-  const frames = tf.reshape(x, [b * f, config.height, config.width, channels]) as tf.Tensor4D;
+  const frames = inputFrames(config, x, c, b * f);
+  const inputs = patch * patch * inputChannels(config);
   let h = tf.add(
-    applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, pc])),
+    applyDense(p, "embed", tf.reshape(toPatches(frames, patch), [b * f, tokens, inputs])),
     p.get("embed.position"),
   ) as tf.Tensor3D; // [b·f, tokens, d]
   for (let i = 0; i < config.depth; i++) h = transformerBlock(p, config, i, h, cond);

@@ -5,7 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { StagePlan } from "../pyramid.ts";
+import type { Stage, StagePlan } from "../pyramid.ts";
+import { stageCondition } from "../condition.ts";
 import type { Predict } from "../samplers.ts";
 import { framePositions } from "../temporal.ts";
 import type { Denoiser } from "./denoiser.ts";
@@ -17,15 +18,27 @@ import type { Denoiser } from "./denoiser.ts";
  * @param model the denoiser
  * @param plan the plan the sampler runs (for each stage's frame positions)
  * @param options a class-conditional model's label per video, or one for all (the null class,
- *   `model.config.classes`, for the unconditional prediction)
+ *   `model.config.classes`, for the unconditional prediction); a frame-conditioned model's given
+ *   frames (their full-rate positions and, per video, their values)
  * @returns the callback
  */
 export function modelPredict(
   model: Denoiser,
   plan: StagePlan,
-  options: { labels?: number | ArrayLike<number> } = {},
+  options: {
+    labels?: number | ArrayLike<number>;
+    given?: { positions: readonly number[]; values: Float32Array };
+  } = {},
 ): Predict {
   const { labels } = options;
+  const seen = new Map<number, { frames: Float32Array; mask: Float32Array }>();
+  const givenAt = (stage: Stage, batch: number) => {
+    if (!options.given) return undefined;
+    if (!seen.has(stage.index)) {
+      seen.set(stage.index, stageGiven(options.given, plan, stage, batch));
+    }
+    return seen.get(stage.index)!;
+  };
   return async (x, t, stage) => {
     const positions = framePositions(plan.frames, stage.k, { layout: plan.temporal.layout });
     const out = tf.tidy(() => {
@@ -33,9 +46,13 @@ export function modelPredict(
         x.data instanceof Float32Array ? x.data : Float32Array.from(x.data),
         [x.batch, x.frames, x.height, x.width, x.channels],
       );
-      const perVideo = labels === undefined
-        ? {}
-        : { labels: typeof labels === "number" ? new Array(x.batch).fill(labels) : labels };
+      const given = givenAt(stage, x.batch);
+      const perVideo = {
+        ...(labels === undefined
+          ? {}
+          : { labels: typeof labels === "number" ? new Array(x.batch).fill(labels) : labels }),
+        ...(given ? { given } : {}),
+      };
       return model.apply(input, {
         t: new Array(x.batch).fill(t),
         k: stage.k,
@@ -47,4 +64,31 @@ export function modelPredict(
     out.dispose();
     return data;
   };
+}
+
+/** Every video's given frames as the stage sees them, stacked: [batch, stage frames, …] and mask. */
+function stageGiven(
+  given: { positions: readonly number[]; values: Float32Array },
+  plan: StagePlan,
+  stage: Stage,
+  batch: number,
+): { frames: Float32Array; mask: Float32Array } {
+  const per = given.values.length / (batch * given.positions.length);
+  if (!Number.isInteger(per)) {
+    throw new RangeError(
+      `given values must hold ${batch} videos × ${given.positions.length} frames; got ${given.values.length} values`,
+    );
+  }
+  const size = stage.frames * per;
+  const frames = new Float32Array(batch * size), mask = new Float32Array(batch * stage.frames);
+  const each = given.positions.length * per;
+  for (let b = 0; b < batch; b++) {
+    const one = stageCondition(
+      { positions: given.positions, values: given.values.subarray(b * each, (b + 1) * each) },
+      { plan, stage },
+    );
+    frames.set(one.frames.data, b * size);
+    mask.set(one.mask, b * stage.frames);
+  }
+  return { frames, mask };
 }

@@ -41,12 +41,13 @@ export class BatchPrefetcher {
       event.preventDefault();
       this.#reject?.(new Error(`batch worker: ${event.message}`));
     };
-    const { height, width, channels, classes } = trainer.model.config;
+    const { height, width, channels, classes, frameCondition } = trainer.model.config;
     const init: PrefetchInit = {
       type: "init",
       config: trainer.config,
       size: { height, width, channels },
       classes,
+      frameCondition,
       ...(labels ? { labels } : {}),
       pixels: dataset.pixels,
       shape: dataset.shape,
@@ -84,6 +85,7 @@ export class BatchPrefetcher {
         target: batch.target,
         ...(batch.alignment ? { alignment: batch.alignment } : {}),
         ...(batch.labels ? { labels: batch.labels } : {}),
+        ...(batch.given ? { given: batch.given } : {}),
       },
       indices: batch.indices,
     };

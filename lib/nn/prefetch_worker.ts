@@ -28,6 +28,8 @@ export interface PrefetchInit {
   size: BatchSpec["size"];
   /** The model's classes (0: unconditional). */
   classes: number;
+  /** Whether the model reads given frames. */
+  frameCondition: boolean;
   /** Each video's class, for a class-conditional model. */
   labels?: Uint8Array;
   /** The videos' pixels, bytes in `shape`. */
@@ -58,6 +60,8 @@ export interface PrefetchedBatch {
   alignment?: { identity: number; aligned: number };
   /** Labels after dropout, for a class-conditional model. */
   labels?: number[];
+  /** Given frames and mask, for a frame-conditioned model. */
+  given?: { frames: Float32Array; mask: Float32Array };
   /** The generator's state after this batch: the trainer's state once it is consumed. */
   rng: RngState;
 }
@@ -73,6 +77,7 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
     prediction: predictionFor(init.config.form),
     size: init.size,
     classes: init.classes,
+    frameCondition: init.frameCondition,
   };
   const dataset = { shape: init.shape, pixels: init.pixels };
   return () => {
@@ -88,6 +93,7 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
       target: p.target,
       alignment: p.alignment,
       ...(p.labels ? { labels: p.labels } : {}),
+      ...(p.given ? { given: p.given } : {}),
       rng: rng.state(),
     };
   };

@@ -48,6 +48,7 @@ export async function drawSamples(model: Denoiser, options: {
   keep?: "none" | "stage-ends" | "every-step";
   label?: number | readonly number[];
   guidance?: number;
+  given?: { positions: readonly number[]; values: Float32Array };
 }): Promise<Samples> {
   const { plan, prediction, count, seed } = options;
   const recorder = trajectoryRecorder(plan, { keep: options.keep ?? "stage-ends" });
@@ -69,32 +70,44 @@ export async function drawSamples(model: Denoiser, options: {
   return { pixels: toPixels(out.data), count, ms, trajectory: recorder.trajectory };
 }
 
-/** The model as the sampler's callback: conditioned on a class and guided, where asked. */
+/**
+ * The model as the sampler's callback: given frames and a class where asked, guided against the
+ * prediction with neither (the null class, no frames) where the scale is not 1.
+ */
 function samplingPredict(
   model: Denoiser,
   plan: StagePlan,
-  options: { label?: number | readonly number[]; guidance?: number },
+  options: {
+    label?: number | readonly number[];
+    guidance?: number;
+    given?: { positions: readonly number[]; values: Float32Array };
+  },
 ): Predict {
-  const { classes } = model.config;
-  if (options.label === undefined && options.guidance === undefined) {
-    return modelPredict(model, plan);
+  const { classes, frameCondition } = model.config;
+  if (options.given && !frameCondition) {
+    throw new RangeError("this model reads no given frames (frameCondition false); give none");
   }
-  if (classes === 0) {
+  if (
+    (options.label !== undefined || options.guidance !== undefined) && classes === 0 &&
+    !options.given
+  ) {
     throw new RangeError(
       "this model is not class-conditional (classes 0): give no label or guidance",
     );
   }
-  const label = options.label ?? classes;
-  for (const l of typeof label === "number" ? [label] : label) {
+  const label = options.label ?? (classes > 0 ? classes : undefined);
+  for (const l of label === undefined ? [] : typeof label === "number" ? [label] : label) {
     if (!Number.isInteger(l) || l < 0 || l > classes) {
       throw new RangeError(
         `label must be an integer in [0, ${classes}] (${classes}: none); got ${l}`,
       );
     }
   }
-  return guidedPredict(
-    modelPredict(model, plan, { labels: label }),
-    modelPredict(model, plan, { labels: classes }),
-    options.guidance ?? 1,
-  );
+  const conditional = modelPredict(model, plan, {
+    ...(label === undefined ? {} : { labels: label }),
+    ...(options.given ? { given: options.given } : {}),
+  });
+  if ((options.guidance ?? 1) === 1) return conditional;
+  const unconditional = modelPredict(model, plan, classes > 0 ? { labels: classes } : {});
+  return guidedPredict(conditional, unconditional, options.guidance!);
 }

@@ -15,6 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
 import type { PredictionKind, TimeDensity } from "../stagewise.ts";
 import type { DownMethod } from "../temporal.ts";
+import type { GivenMode } from "../condition.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, type Rng } from "../video.ts";
 import { planForTraining, predictionFor, prepareBatch, type PreparedBatch } from "./batch.ts";
@@ -93,6 +94,10 @@ export interface TrainConfig {
    * this probability (default 0.1), so that one network learns the unconditional prediction that
    * classifier-free guidance needs. */
   labelDropout?: number;
+  /** A frame-conditioned model's given-frame modes, one drawn per batch (default first-frame). */
+  givenModes?: GivenMode[];
+  /** How often a video's given frames are all dropped (default 0.1), for the unconditional model. */
+  givenDropout?: number;
 }
 
 /**
@@ -251,13 +256,14 @@ export class Trainer {
     x0: Float32Array,
     options: { rng?: Rng; stage?: Stage; t?: number; labels?: ArrayLike<number> } = {},
   ): PreparedBatch {
-    const { height, width, channels, classes } = this.model.config;
+    const { height, width, channels, classes, frameCondition } = this.model.config;
     return prepareBatch(x0, {
       config: this.config,
       plan: this.plan,
       prediction: this.prediction,
       size: { height, width, channels },
       classes,
+      frameCondition,
     }, {
       rng: options.rng ?? this.rng,
       // A caller's generator draws the stage too, so that it leaves the trainer's untouched.
@@ -330,6 +336,7 @@ export class Trainer {
       k: stage.k,
       positions,
       ...(prepared.labels ? { labels: prepared.labels } : {}),
+      ...(prepared.given ? { given: prepared.given } : {}),
     });
     return tf.mean(
       tf.squaredDifference(prediction, tf.tensor(prepared.target, shape)),
