@@ -6,9 +6,21 @@
  * @module
  */
 import { dirname } from "node:path";
-import { removeStaleTemporaries, withLock, writeDirAtomic } from "../lib/data/mod.ts";
+import {
+  type Dataset,
+  type DatasetKind,
+  datasetParams,
+  loadOrCreateDataset,
+  readDataset,
+  removeStaleTemporaries,
+  selectVideos,
+  toModelSpace,
+  withLock,
+  writeDirAtomic,
+} from "../lib/data/mod.ts";
 import {
   BACKEND_REQUESTS,
+  type CheckpointManifest,
   createDenoiser,
   drawSamples,
   initBackend,
@@ -17,9 +29,18 @@ import {
   predictionFor,
   readCheckpoint,
   type Samples,
+  TRAIN_SMALL_DATA,
   type TrainConfig,
 } from "../lib/nn/mod.ts";
-import { createRng, formatPlan, SOLVER_NAMES, type StagePlan, stagePlan } from "../lib/mod.ts";
+import {
+  createRng,
+  formatPlan,
+  type GivenMode,
+  givenPositions,
+  SOLVER_NAMES,
+  type StagePlan,
+  stagePlan,
+} from "../lib/mod.ts";
 import {
   choiceFlag,
   type FlagSpec,
@@ -30,12 +51,12 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli.ts";
-import { encodeSamples } from "../lib/viz/mod.ts";
+import { encodeSamples, encodeVideos } from "../lib/viz/mod.ts";
 import { findRun, inspectOutput, isOutputOf, withMp4s, writeSamples } from "./outputs.ts";
 
 /** The files `deno task sample` writes into its folder. */
 const SAMPLE_FILES =
-  /^(samples\.png|sample-\d+\.(gif|mp4)|stages\.png|trajectory\.json|sampling\.json)$/;
+  /^(samples\.png|real\.png|sample-\d+\.(gif|mp4)|stages\.png|trajectory\.json|sampling\.json)$/;
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: { type: "string", help: "a run folder or its checkpoint/ folder (required)" },
@@ -60,6 +81,16 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help:
       "a class-conditional model's class to draw (0 … classes − 1; default none: unconditional)",
+  },
+  "given-from-test": {
+    type: "boolean",
+    help:
+      "give each sample the frames of a held-out test video (a frame-conditioned model); real.png shows those videos",
+  },
+  "given-mode": {
+    type: "string",
+    help: "which frames --given-from-test gives: first-frame, prefix:N or keyframes",
+    default: "the model's first training mode",
   },
   guidance: {
     type: "string",
@@ -98,7 +129,16 @@ async function main(): Promise<number> {
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
-  const conditioning = classFlags(flags, modelConfig.classes);
+  const given = flags["given-from-test"] === true
+    ? await givenFromTest(checkpoint.manifest, flags["given-mode"], count)
+    : undefined;
+  if (given === undefined && flags["given-mode"] !== undefined) {
+    throw new UsageError("--given-mode needs --given-from-test");
+  }
+  const conditioning = {
+    ...classFlags(flags, modelConfig.classes, given !== undefined),
+    ...(given ? { given: given.given } : {}),
+  };
   const model = createDenoiser(modelConfig, createRng(0));
   loadWeights(model, checkpoint, weights);
   const plan = samplingPlan(train, steps, vanilla);
@@ -115,13 +155,15 @@ async function main(): Promise<number> {
     ...conditioning,
   });
   model.params.dispose();
+  const { given: _, ...asked } = conditioning;
   const info = {
     checkpoint: checkpointDir,
     step: checkpoint.manifest.step,
     count,
     steps,
     seed,
-    ...conditioning,
+    ...asked,
+    ...(given ? { givenMode: given.mode, givenPositions: given.given.positions } : {}),
   };
   const files = await writeSampleFolder(out, samples, {
     shape: {
@@ -131,6 +173,7 @@ async function main(): Promise<number> {
       channels: modelConfig.channels,
     },
     info: { ...info, vanilla, ms: samples.ms },
+    ...(given ? { real: given.real } : {}),
   });
   console.log(
     `drew ${count} videos in ${samples.ms.toFixed(0)} ms; wrote ${outFlag}/{${
@@ -144,10 +187,12 @@ async function main(): Promise<number> {
 function classFlags(
   flags: Record<string, unknown>,
   classes: number,
+  frames: boolean,
 ): { label?: number; guidance?: number } {
   if (flags.class === undefined) {
-    if (flags.guidance !== undefined) throw new UsageError("--guidance needs --class");
-    return {};
+    if (flags.guidance === undefined) return {};
+    if (!frames) throw new UsageError("--guidance needs --class or --given-from-test");
+    return { guidance: numberFlag("guidance", flags.guidance, 1, 0, 20) };
   }
   if (classes === 0) {
     throw new UsageError(
@@ -158,6 +203,87 @@ function classFlags(
     label: intFlag("class", flags.class, 0, 0, classes - 1),
     guidance: numberFlag("guidance", flags.guidance, 1, 0, 20),
   };
+}
+
+/**
+ * The given frames of `count` held-out test videos (the run's held-out set, rebuilt from its
+ * checkpoint), for a frame-conditioned model, in the mode asked or the model's first.
+ */
+async function givenFromTest(
+  manifest: CheckpointManifest,
+  modeFlag: unknown,
+  count: number,
+): Promise<
+  { mode: GivenMode; given: { positions: number[]; values: Float32Array }; real: Uint8Array }
+> {
+  const { train, model, extra } = manifest;
+  if (!model.frameCondition) {
+    throw new UsageError(
+      "--given-from-test: this model reads no given frames; train one with train-small --condition first-frame (or prefix:N, keyframes)",
+    );
+  }
+  const mode =
+    (modeFlag === undefined
+      ? train.givenModes?.[0] ?? "first-frame"
+      : String(modeFlag)) as GivenMode;
+  const positions = usageOf("--given-mode: ", () => givenPositions(mode, train.frames));
+  const heldOut = await heldOutVideos(extra, {
+    frames: train.frames,
+    height: model.height,
+    width: model.width,
+  });
+  if (heldOut.shape[0] < count) {
+    throw new UsageError(
+      `--given-from-test: the run holds ${heldOut.shape[0]} held-out videos; ask for --count ${
+        heldOut.shape[0]
+      } or fewer`,
+    );
+  }
+  const per = model.height * model.width * model.channels;
+  const x0 = toModelSpace(heldOut, Array.from({ length: count }, (_, i) => i));
+  const values = new Float32Array(count * positions.length * per);
+  for (let b = 0; b < count; b++) {
+    positions.forEach((p, i) =>
+      values.set(
+        x0.subarray((b * train.frames + p) * per, (b * train.frames + p + 1) * per),
+        (b * positions.length + i) * per,
+      )
+    );
+  }
+  const real = heldOut.pixels.subarray(0, count * train.frames * per);
+  return { mode, given: { positions, values }, real };
+}
+
+/** The run's held-out videos: from its data file, or regenerated from its dataset settings. */
+async function heldOutVideos(
+  extra: Record<string, unknown>,
+  size: { frames: number; height: number; width: number },
+): Promise<Dataset> {
+  if (typeof extra.data === "string") {
+    const all = await readDataset(extra.data, size);
+    const held = Array.from({ length: all.shape[0] }, (_, i) => i).filter((i) =>
+      all.split?.[i] === 1
+    );
+    return selectVideos(all, held);
+  }
+  const { dataset, seed } = extra as { dataset: DatasetKind; seed: number };
+  const { dataset: heldOut } = await loadOrCreateDataset(datasetParams({
+    kind: dataset,
+    count: 64,
+    seed: seed + TRAIN_SMALL_DATA.heldOutSeed,
+    split: "test",
+    ...size,
+  }));
+  return heldOut;
+}
+
+function usageOf<T>(prefix: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(prefix + error.message);
+    throw error;
+  }
 }
 
 /** The staged plan the model was trained for, or one full-rate stage with `--vanilla`. */
@@ -193,6 +319,7 @@ async function writeSampleFolder(
   what: {
     shape: { frames: number; height: number; width: number; channels: number };
     info: object;
+    real?: Uint8Array;
   },
 ): Promise<string[]> {
   const media = await withMp4s(encodeSamples(samples, what.shape), samples, what.shape);
@@ -202,6 +329,12 @@ async function writeSampleFolder(
     await removeStaleTemporaries(out, { locked: true });
     await writeDirAtomic(out, async (dir) => {
       files = await writeSamples(dir, samples, media);
+      if (what.real) {
+        // The held-out videos whose frames were given: the truth beside the samples.
+        const real = encodeVideos(what.real, { count: samples.count, ...what.shape });
+        await Deno.writeFile(`${dir}/real.png`, real.strip);
+        files.push("real.png");
+      }
       await Deno.writeTextFile(`${dir}/sampling.json`, JSON.stringify(what.info, null, 1));
     });
   });

@@ -52,6 +52,8 @@ import {
   createRng,
   DOWN_METHODS,
   formatPlan,
+  type GivenMode,
+  givenPositions,
   speedupBound,
   TIME_DENSITIES,
 } from "../lib/mod.ts";
@@ -76,7 +78,14 @@ const DEFAULT_WIDTHS = trainSmallModel().widths.join(",");
 const FLAGS: Record<string, FlagSpec> = {
   condition: {
     type: "string",
-    help: "class: condition on each video's class (balls: how many; digits: the first one)",
+    help:
+      "class (each video's class: balls, how many; digits, the first one) and/or given frames: " +
+      "first-frame, prefix:N, keyframes (one drawn per batch), comma-separated",
+  },
+  "given-dropout": {
+    type: "string",
+    help: "with given frames: how often a video's given frames are all dropped",
+    default: "0.1",
   },
   "label-dropout": {
     type: "string",
@@ -233,6 +242,7 @@ const TRAINING_FLAGS = [
   "data",
   "condition",
   "label-dropout",
+  "given-dropout",
 ];
 
 interface RunSettings {
@@ -288,11 +298,22 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
   usage(file ? `${file.path}: ` : "--", () => planForTraining(train, train.stages));
   const dataset = file?.kind ??
     choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS);
-  const model = { ...modelFromFlags(v), classes: classesFromFlags(v, dataset) };
+  const condition = conditionFlag(v, dataset, train.frames);
+  const model = {
+    ...modelFromFlags(v),
+    classes: condition.classes,
+    frameCondition: condition.givenModes.length > 0,
+  };
   if (model.classes > 0) {
     train.labelDropout = numberFlag("label-dropout", v["label-dropout"], 0.1, 0, 0.99);
   } else if (v["label-dropout"] !== undefined) {
     throw new UsageError("--label-dropout needs --condition class");
+  }
+  if (model.frameCondition) {
+    train.givenModes = condition.givenModes;
+    train.givenDropout = numberFlag("given-dropout", v["given-dropout"], 0.1, 0, 0.99);
+  } else if (v["given-dropout"] !== undefined) {
+    throw new UsageError("--given-dropout needs given frames in --condition");
   }
   return {
     train,
@@ -307,19 +328,36 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
   };
 }
 
-/** How many classes --condition class gives the model: the dataset kind's (0 without it). */
-function classesFromFlags(v: Flags, dataset: RunSettings["dataset"]): number {
-  if (v.condition === undefined) return 0;
-  choiceFlag("condition", v.condition, "class", ["class"] as const);
+/** --condition: the classes the model gets (the dataset kind's with `class`, else 0) and the
+ * given-frame modes. */
+function conditionFlag(
+  v: Flags,
+  dataset: RunSettings["dataset"],
+  frames: number,
+): { classes: number; givenModes: GivenMode[] } {
+  if (v.condition === undefined) return { classes: 0, givenModes: [] };
+  const parts = String(v.condition).split(",").map((p) => p.trim());
+  if (new Set(parts).size !== parts.length) {
+    throw new UsageError(`--condition lists each mode once; got ${show(v.condition)}`);
+  }
+  const givenModes = parts.filter((p) => p !== "class") as GivenMode[];
+  for (const mode of givenModes) {
+    usage(
+      "--condition must list class, first-frame, prefix:N or keyframes; ",
+      () => givenPositions(mode, frames),
+    );
+  }
+  if (!parts.includes("class")) return { classes: 0, givenModes };
   if (dataset === IMPORTED) {
     throw new UsageError(
       "--condition class: imported clips carry no labels; train them unconditionally",
     );
   }
-  return usage(
+  const classes = usage(
     "--condition class: ",
     () => classNames(datasetParams({ kind: dataset, count: 1 })).length,
   );
+  return { classes, givenModes };
 }
 
 function trainConfigFromFlags(v: Flags, defaultSteps: number, frames?: number): TrainConfig {
@@ -707,6 +745,11 @@ function printBanner(ctx: RunContext, trainer: Trainer, data: RunData): void {
       `(K = ${train.stages}), ${train.form}, alignment ${train.align ? "on" : "off"}, ` +
       (m.classes > 0
         ? `${m.classes} classes (labels dropped ${100 * (train.labelDropout ?? 0.1)} %), `
+        : "") +
+      (m.frameCondition
+        ? `given frames ${train.givenModes!.join(" | ")} (dropped ${
+          100 * (train.givenDropout ?? 0.1)
+        } %), `
         : "") +
       `batch ${train.batch}, ${train.steps} steps, ${m.architecture} ` +
       `${model.params.count().toLocaleString("en")} parameters, ` +

@@ -323,3 +323,73 @@ Deno.test("sampling with given frames: deterministic, and guidance 1 is the cond
   const guided = await drawSamples(model, { ...common, guidance: 2 });
   assert.notDeepEqual(guided.pixels, a.pixels);
 });
+
+Deno.test("train-small --condition with given frames, and sample --given-from-test beside the real videos", async () => {
+  const { task, TINY } = await import("./task_helpers.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = [...TINY, "--steps=2", "--out=run", "--condition=class,prefix:2,keyframes"];
+    const run = await task("train_small.ts", args, dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /given frames prefix:2 \| keyframes \(dropped 10 %\)/);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
+    assert.deepEqual([manifest.model.frameCondition, manifest.model.classes], [true, 3]);
+    assert.deepEqual(manifest.train.givenModes, ["prefix:2", "keyframes"]);
+    const resumed = await task("train_small.ts", ["--resume=run", "--steps=3"], dir);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const drawn = await task("sample.ts", [
+      ...["--checkpoint=run", "--given-from-test", "--given-mode=keyframes", "--class=2"],
+      ...["--guidance=2", "--count=2", "--steps=4", "--out=s"],
+    ], dir);
+    assert.equal(drawn.code, 0, drawn.stderr);
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/s/sampling.json`));
+    assert.deepEqual([info.givenMode, info.givenPositions, info.label, info.guidance], [
+      "keyframes",
+      [0, 7],
+      2,
+      2,
+    ]);
+    assert.ok((await Deno.stat(`${dir}/s/real.png`)).size > 0);
+    const plain = await task("train_small.ts", [...TINY, "--steps=1", "--out=plain"], dir);
+    assert.equal(plain.code, 0, plain.stderr);
+    const bad: [string, string[], RegExp][] = [
+      [
+        "sample.ts",
+        ["--checkpoint=plain", "--given-from-test"],
+        /this model reads no given frames/,
+      ],
+      [
+        "sample.ts",
+        ["--checkpoint=run", "--given-mode=first-frame"],
+        /--given-mode needs --given-from-test/,
+      ],
+      [
+        "sample.ts",
+        ["--checkpoint=plain", "--guidance=2"],
+        /--guidance needs --class or --given-from-test/,
+      ],
+      [
+        "train_small.ts",
+        [...TINY, "--out=x", "--condition=prefix:8"],
+        /prefix:N with 1 ≤ N < 8; got "prefix:8"/,
+      ],
+      [
+        "train_small.ts",
+        [...TINY, "--out=x", "--given-dropout=0.2"],
+        /--given-dropout needs given frames/,
+      ],
+      [
+        "train_small.ts",
+        [...TINY, "--out=x", "--condition=class,class"],
+        /--condition lists each mode once/,
+      ],
+    ];
+    for (const [script, a, message] of bad) {
+      const r = await task(script, a, dir);
+      assert.equal(r.code, 2, `${a}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

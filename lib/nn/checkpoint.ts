@@ -13,6 +13,7 @@ import { locateDir, writeDirAtomic } from "../data/atomic.ts";
 import { crc32 } from "../data/checksum.ts";
 import { Rng, type RngState } from "../video.ts";
 import { TIME_DENSITIES } from "../stagewise.ts";
+import { givenPositions } from "../condition.ts";
 import { DOWN_METHODS } from "../temporal.ts";
 import { type Denoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
@@ -435,6 +436,25 @@ function validateStageTimes(t: TrainConfig, field: FieldCheck): void {
     t.labelDropout === undefined ||
       (Number.isFinite(t.labelDropout) && t.labelDropout >= 0 && t.labelDropout < 1),
     "absent or a number in [0, 1)",
+  );
+  field(
+    "train.givenDropout",
+    t.givenDropout === undefined ||
+      (Number.isFinite(t.givenDropout) && t.givenDropout >= 0 && t.givenDropout < 1),
+    "absent or a number in [0, 1)",
+  );
+  field(
+    "train.givenModes",
+    t.givenModes === undefined ||
+      (Array.isArray(t.givenModes) && t.givenModes.length > 0 && t.givenModes.every((m) => {
+        try {
+          givenPositions(m, t.frames);
+          return true;
+        } catch {
+          return false;
+        }
+      })),
+    "absent or a non-empty list of first-frame, keyframes and prefix:N",
   );
 }
 
