@@ -342,10 +342,14 @@ function conditionFlag(
   }
   const givenModes = parts.filter((p) => p !== "class") as GivenMode[];
   for (const mode of givenModes) {
-    usage(
-      "--condition must list class, first-frame, prefix:N or keyframes; ",
-      () => givenPositions(mode, frames),
-    );
+    try {
+      givenPositions(mode, frames);
+    } catch {
+      throw new UsageError(
+        `--condition takes class, first-frame, keyframes and prefix:N (1 ≤ N < ${frames}), ` +
+          `comma-separated; got ${show(mode)}`,
+      );
+    }
   }
   if (!parts.includes("class")) return { classes: 0, givenModes };
   if (dataset === IMPORTED) {

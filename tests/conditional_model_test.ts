@@ -216,7 +216,7 @@ Deno.test("train-small --condition class trains a class model that resumes; samp
       [
         "train_small.ts",
         [...TINY, "--out=x", "--condition=frames"],
-        /--condition must be one of class; got "frames"/,
+        /--condition takes class, first-frame, keyframes and prefix:N \(1 ≤ N < 8\), comma-separated; got "frames"/,
       ],
     ];
     for (const [script, args, message] of bad) {
@@ -371,7 +371,7 @@ Deno.test("train-small --condition with given frames, and sample --given-from-te
       [
         "train_small.ts",
         [...TINY, "--out=x", "--condition=prefix:8"],
-        /prefix:N with 1 ≤ N < 8; got "prefix:8"/,
+        /prefix:N \(1 ≤ N < 8\), comma-separated; got "prefix:8"/,
       ],
       [
         "train_small.ts",
