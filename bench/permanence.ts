@@ -19,7 +19,6 @@
 import { parseArgs } from "node:util";
 import {
   type DatasetKind,
-  datasetParams,
   loadOrCreateDataset,
   toModelSpace,
   toPixels,
@@ -28,13 +27,13 @@ import {
 import { detectVideos, motionStats, permanenceBreaks } from "../lib/metrics/mod.ts";
 import {
   createDenoiser,
+  heldOutParams,
   initBackend,
   loadWeights,
   modelPredict,
   planForTraining,
   predictionFor,
   readCheckpoint,
-  TRAIN_SMALL_DATA,
   Trainer,
 } from "../lib/nn/mod.ts";
 import {
@@ -86,10 +85,9 @@ const F = train.frames, H = modelConfig.height, W = modelConfig.width;
 const size = { width: W, height: H };
 const extra = checkpoint.manifest.extra as { seed?: number; dataset?: DatasetKind } | undefined;
 const { dataset: heldOut } = await loadOrCreateDataset(
-  datasetParams({
+  heldOutParams({
     kind: extra?.dataset ?? "balls",
-    count: 64,
-    seed: (extra?.seed ?? 0) + TRAIN_SMALL_DATA.heldOutSeed,
+    seed: extra?.seed ?? 0,
     frames: F,
     height: H,
     width: W,

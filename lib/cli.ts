@@ -171,6 +171,23 @@ export function choiceFlag<T extends string>(
 }
 
 /**
+ * Runs a check from `lib` on flag values, turning its `RangeError` (which names the value and what
+ * is allowed) into a {@link UsageError} that starts with `prefix`.
+ *
+ * @param prefix what the message starts with (the flag, or the file)
+ * @param check the check
+ * @returns what the check returns
+ */
+export function usageFrom<T>(prefix: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(prefix + error.message);
+    throw error;
+  }
+}
+
+/**
  * The exit code and one-line message for an error that ends a program, or undefined for a bug (an
  * error that should show its stack and exit 1). 2: the user's input, an {@link InputError} (flags,
  * files, a folder in use, a missing backend) or an operating-system error about a path the user

@@ -9,11 +9,11 @@ import { dirname } from "node:path";
 import {
   type Dataset,
   type DatasetKind,
-  datasetParams,
   loadOrCreateDataset,
   readDataset,
   removeStaleTemporaries,
   selectVideos,
+  splitIndices,
   toModelSpace,
   withLock,
   writeDirAtomic,
@@ -23,13 +23,13 @@ import {
   type CheckpointManifest,
   createDenoiser,
   drawSamples,
+  heldOutParams,
   initBackend,
   loadWeights,
   planForTraining,
   predictionFor,
   readCheckpoint,
   type Samples,
-  TRAIN_SMALL_DATA,
   type TrainConfig,
 } from "../lib/nn/mod.ts";
 import {
@@ -50,6 +50,7 @@ import {
   parseFlags,
   runTask,
   UsageError,
+  usageFrom,
 } from "../lib/cli.ts";
 import { encodeSamples, encodeVideos } from "../lib/viz/mod.ts";
 import { findRun, inspectOutput, isOutputOf, withMp4s, writeSamples } from "./outputs.ts";
@@ -226,7 +227,7 @@ async function givenFromTest(
     (modeFlag === undefined
       ? train.givenModes?.[0] ?? "first-frame"
       : String(modeFlag)) as GivenMode;
-  const positions = usageOf("--given-mode: ", () => givenPositions(mode, train.frames));
+  const positions = usageFrom("--given-mode: ", () => givenPositions(mode, train.frames));
   const heldOut = await heldOutVideos(extra, {
     frames: train.frames,
     height: model.height,
@@ -261,29 +262,11 @@ async function heldOutVideos(
 ): Promise<Dataset> {
   if (typeof extra.data === "string") {
     const all = await readDataset(extra.data, size);
-    const held = Array.from({ length: all.shape[0] }, (_, i) => i).filter((i) =>
-      all.split?.[i] === 1
-    );
-    return selectVideos(all, held);
+    return selectVideos(all, splitIndices(all).heldOut);
   }
-  const { dataset, seed } = extra as { dataset: DatasetKind; seed: number };
-  const { dataset: heldOut } = await loadOrCreateDataset(datasetParams({
-    kind: dataset,
-    count: 64,
-    seed: seed + TRAIN_SMALL_DATA.heldOutSeed,
-    split: "test",
-    ...size,
-  }));
+  const { dataset: kind, seed } = extra as { dataset: DatasetKind; seed: number };
+  const { dataset: heldOut } = await loadOrCreateDataset(heldOutParams({ kind, seed, ...size }));
   return heldOut;
-}
-
-function usageOf<T>(prefix: string, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    if (error instanceof RangeError) throw new UsageError(prefix + error.message);
-    throw error;
-  }
 }
 
 /** The staged plan the model was trained for, or one full-rate stage with `--vanilla`. */

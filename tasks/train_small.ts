@@ -11,12 +11,12 @@ import {
   DATASET_KINDS,
   type DatasetKind,
   datasetParams,
-  type DigitSplit,
   IMPORTED,
   loadOrCreateDataset,
   readDataset,
   removeStaleTemporaries,
   selectVideos,
+  splitIndices,
   toModelSpace,
   withLock,
   writeFileAtomic,
@@ -31,6 +31,7 @@ import {
   type DenoiserConfig,
   DIFFUSION_FORMS,
   drawSamples,
+  heldOutParams,
   initBackend,
   NonFiniteError,
   planForTraining,
@@ -68,6 +69,7 @@ import {
   parseFlags,
   runTask,
   UsageError,
+  usageFrom,
 } from "../lib/cli.ts";
 import { compareMotion, type MotionComparison, type MotionStats } from "../lib/metrics/mod.ts";
 import { encodeSamples, encodeVideos } from "../lib/viz/mod.ts";
@@ -295,7 +297,7 @@ type Flags = Record<string, string | boolean | undefined>;
 function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): RunSettings {
   const train = trainConfigFromFlags(v, defaultSteps, file?.frames);
   // lib's plan checks that the stages' frame rates divide the frames; its message names the value.
-  usage(file ? `${file.path}: ` : "--", () => planForTraining(train, train.stages));
+  usageFrom(file ? `${file.path}: ` : "--", () => planForTraining(train, train.stages));
   const dataset = file?.kind ??
     choiceFlag("dataset", v.dataset, TRAIN_SMALL_DATA.kind, DATASET_KINDS);
   const condition = conditionFlag(v, dataset, train.frames);
@@ -357,7 +359,7 @@ function conditionFlag(
       "--condition class: imported clips carry no labels; train them unconditionally",
     );
   }
-  const classes = usage(
+  const classes = usageFrom(
     "--condition class: ",
     () => classNames(datasetParams({ kind: dataset, count: 1 })).length,
   );
@@ -407,19 +409,6 @@ function modelFromFlags(v: Flags): DenoiserConfig {
       ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
       : 0,
   });
-}
-
-/**
- * Runs a check from `lib` on flag values, turning its `RangeError` (which names the value and what
- * is allowed) into a usage error.
- */
-function usage<T>(prefix: string, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    if (error instanceof RangeError) throw new UsageError(prefix + error.message);
-    throw error;
-  }
 }
 
 function widthsFlag(value: unknown): number[] {
@@ -670,21 +659,13 @@ async function loadRunData(ctx: RunContext): Promise<RunData> {
   const { settings } = ctx;
   if (settings.data !== undefined) return await loadDataFile(ctx, settings.data);
   const { height, width } = settings.model;
-  // Moving MNIST's held-out videos draw from the test digits, which training never sees.
-  const params = (count: number, seed: number, split: DigitSplit) =>
-    datasetParams({
-      kind: settings.dataset,
-      count,
-      seed,
-      frames: settings.train.frames,
-      height,
-      width,
-      split,
-    });
-  const train = await loadOrCreateDataset(params(settings.videos, settings.seed, "train"));
-  const heldOut = await loadOrCreateDataset(
-    params(64, settings.seed + TRAIN_SMALL_DATA.heldOutSeed, "test"),
+  const kind = settings.dataset as DatasetKind,
+    size = { frames: settings.train.frames, height, width };
+  const train = await loadOrCreateDataset(
+    datasetParams({ kind, count: settings.videos, seed: settings.seed, split: "train", ...size }),
   );
+  // Moving MNIST's held-out videos draw from the test digits, which training never sees.
+  const heldOut = await loadOrCreateDataset(heldOutParams({ kind, seed: settings.seed, ...size }));
   return {
     dataset: train.dataset,
     heldOut: heldOut.dataset,
@@ -698,15 +679,14 @@ async function loadRunData(ctx: RunContext): Promise<RunData> {
 async function loadDataFile(ctx: RunContext, path: string): Promise<RunData> {
   const { frames } = ctx.settings.train, { height, width } = ctx.settings.model;
   const all = await readDataset(path, { frames, height, width });
-  const pick = (held: number) =>
-    Array.from({ length: all.shape[0] }, (_, i) => i).filter((i) => (all.split?.[i] ?? 0) === held);
-  let heldOut = pick(1);
+  const parts = splitIndices(all);
+  let heldOut = parts.heldOut;
   if (heldOut.length === 0) {
     console.log(`note: ${path} holds no held-out videos; the held-out loss uses training videos`);
-    heldOut = pick(0).slice(0, 8);
+    heldOut = parts.train.slice(0, 8);
   }
   return {
-    dataset: selectVideos(all, pick(0)),
+    dataset: selectVideos(all, parts.train),
     heldOut: selectVideos(all, heldOut),
     path,
     created: false,

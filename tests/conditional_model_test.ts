@@ -19,20 +19,13 @@ import {
   generateDataset,
   toPixels,
 } from "../lib/data/mod.ts";
-import { maxDiff, tinyData, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
+import { maxDiff, perturb, tinyData, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
 
 await initBackend("cpu");
 const classModel = denoiserConfig({ ...tinyModel(), classes: 3 });
 
 /** A class model with every weight perturbed (a fresh model's zero output layers hide its inputs). */
-function perturbed(seed: number) {
-  const model = createDenoiser(classModel, createRng(seed));
-  let i = 0;
-  for (const v of model.params.variables.values()) {
-    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", seed + i++), 0.1)));
-  }
-  return model;
-}
+const perturbed = (seed: number) => perturb(createDenoiser(classModel, createRng(seed)), seed);
 
 Deno.test("a class-conditional denoiser depends on the label; no label is the null class", async () => {
   const model = perturbed(4);
@@ -232,11 +225,7 @@ Deno.test("train-small --condition class trains a class model that resumes; samp
 const frameModel = denoiserConfig({ ...tinyModel(), frameCondition: true });
 
 Deno.test("a frame-conditioned denoiser reads the given frames and mask; none given is all zeros", async () => {
-  const model = createDenoiser(frameModel, createRng(4));
-  let i = 0;
-  for (const v of model.params.variables.values()) {
-    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", 40 + i++), 0.1)));
-  }
+  const model = perturb(createDenoiser(frameModel, createRng(4)), 40);
   const x = tf.tensor(tinyData(1, 1).subarray(0, 4 * 256), [1, 4, 16, 16, 1]);
   const c = { t: [0.5], k: 2, positions: [0, 2, 4, 6] };
   const frames = tinyData(1, 2).subarray(0, 4 * 256).map((v, p) => (p < 256 ? v : 0));
@@ -301,11 +290,7 @@ Deno.test("frame batches: the worker and the main thread give the same frames, b
 });
 
 Deno.test("sampling with given frames: deterministic, and guidance 1 is the conditioned model itself", async () => {
-  const model = createDenoiser(frameModel, createRng(7));
-  let i = 0;
-  for (const v of model.params.variables.values()) {
-    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", 70 + i++), 0.1)));
-  }
+  const model = perturb(createDenoiser(frameModel, createRng(7)), 70);
   const plan = planForTraining(tinyTrain, 6);
   const given = { positions: [0], values: tinyData(2, 4).subarray(0, 2 * 256) };
   const common = { plan, prediction: predictionFor("flow-matching"), count: 2, seed: 5, given };

@@ -4,8 +4,13 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
-import { type DenoiserConfig, denoiserConfig, type TrainConfig } from "../lib/nn/mod.ts";
+import * as tf from "@tensorflow/tfjs";
+import {
+  type Denoiser,
+  type DenoiserConfig,
+  denoiserConfig,
+  type TrainConfig,
+} from "../lib/nn/mod.ts";
 import { createRng } from "../lib/mod.ts";
 
 /** A tiny denoiser config on 16 × 16 frames (U-Net widths 8-16, or a 16-wide transformer). */
@@ -49,4 +54,16 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/**
+ * Adds N(0, 0.1²) noise to every weight (the i-th variable's drawn with seed + i): a fresh model's
+ * zero-initialised output layers hide what it reads.
+ */
+export function perturb<M extends Denoiser>(model: M, seed: number): M {
+  let i = 0;
+  for (const v of model.params.variables.values()) {
+    v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, "float32", seed + i++), 0.1)));
+  }
+  return model;
 }

@@ -508,6 +508,23 @@ export function classNames(
 }
 
 /**
+ * An imported dataset's training and held-out videos by index (its `split`); a dataset without a
+ * split holds training videos only.
+ *
+ * @param dataset the dataset
+ * @returns the indices of each part, in order
+ */
+export function splitIndices(
+  dataset: Pick<Dataset, "shape" | "split">,
+): { train: number[]; heldOut: number[] } {
+  const all = Array.from({ length: dataset.shape[0] }, (_, i) => i);
+  return {
+    train: all.filter((i) => (dataset.split?.[i] ?? 0) === 0),
+    heldOut: all.filter((i) => dataset.split?.[i] === 1),
+  };
+}
+
+/**
  * Some videos of a dataset, with their ground truth, as a dataset of their own (in memory: its
  * `params` keep the source's, with `count` changed).
  *

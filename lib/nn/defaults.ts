@@ -7,7 +7,13 @@
 import { createDenoiser, type DenoiserConfig, denoiserConfig } from "./denoiser.ts";
 import { type TrainConfig, Trainer } from "./trainer.ts";
 import { createRng } from "../video.ts";
-import { type Dataset, datasetParams, loadOrCreateDataset } from "../data/mod.ts";
+import {
+  type Dataset,
+  type DatasetKind,
+  type DatasetParams,
+  datasetParams,
+  loadOrCreateDataset,
+} from "../data/mod.ts";
 
 /** train-small's default training config (about five minutes on a 2-core CPU with wasm). */
 export const TRAIN_SMALL: Readonly<TrainConfig> = {
@@ -44,6 +50,27 @@ export const TRAIN_SMALL_DATA = {
   seed: 0,
   heldOutSeed: 1_000_003,
 } as const;
+
+/**
+ * The parameters of train-small's 64 held-out videos for a run's dataset and seed: the same
+ * generator at seed + `heldOutSeed`, and for Moving MNIST the test digits, which training never
+ * sees.
+ *
+ * @param run the run's dataset kind, seed and video size
+ * @returns the held-out set's parameters
+ */
+export function heldOutParams(
+  run: { kind: DatasetKind; seed: number; frames: number; height: number; width: number },
+): DatasetParams {
+  const { kind, seed, ...size } = run;
+  return datasetParams({
+    kind,
+    count: 64,
+    seed: seed + TRAIN_SMALL_DATA.heldOutSeed,
+    split: "test",
+    ...size,
+  });
+}
 
 let trainSmallDataset: Promise<Dataset> | undefined;
 
