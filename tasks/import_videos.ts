@@ -9,21 +9,22 @@
  *
  * @module
  */
-import { basename, extname, join } from "node:path";
+import { basename, join } from "node:path";
 import {
   ClipError,
+  type ClipKind,
+  clipKindOf,
   clipWindows,
   type Dataset,
   datasetParams,
-  decodeGif,
-  decodePng,
-  decodeVideoFile,
   FFMPEG_MISSING,
   fitFrame,
   framesNeeded,
   hasFfmpeg,
   IMPORTED,
-  type RgbaClip,
+  listDirNatural,
+  readClip,
+  VIDEO_EXTENSIONS,
   writeDataset,
 } from "../lib/data/mod.ts";
 import { createRng } from "../lib/mod.ts";
@@ -50,23 +51,15 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", help: "show this help" },
 };
 
-const VIDEO_EXTENSIONS = [".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"];
-
 /** One clip found under SRC, before decoding. */
 interface ClipSource {
   /** What it is read as. */
-  kind: "gif" | "png-frames" | "video";
+  kind: ClipKind;
   /** The file or folder. */
   path: string;
 }
 
-async function listDir(path: string): Promise<Deno.DirEntry[]> {
-  const entries: Deno.DirEntry[] = [];
-  for await (const entry of Deno.readDir(path)) entries.push(entry);
-  return entries.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
-}
-
-const isPng = (name: string) => extname(name).toLowerCase() === ".png";
+const isPng = (name: string) => clipKindOf(name) === "png";
 
 /** The clips under SRC, in name order, and how many entries were neither clip nor folder. */
 async function findClips(src: string): Promise<{ clips: ClipSource[]; ignored: number }> {
@@ -76,9 +69,9 @@ async function findClips(src: string): Promise<{ clips: ClipSource[]; ignored: n
   } catch {
     throw new UsageError(`${src}: no such file or folder`);
   }
-  const kindOf = (name: string): ClipSource["kind"] | undefined => {
-    const ext = extname(name).toLowerCase();
-    return ext === ".gif" ? "gif" : VIDEO_EXTENSIONS.includes(ext) ? "video" : undefined;
+  const kindOf = (name: string): ClipKind | undefined => {
+    const kind = clipKindOf(name);
+    return kind === "png" ? undefined : kind; // a lone PNG is no clip to train on
   };
   if (info.isFile) {
     const kind = kindOf(src);
@@ -87,7 +80,7 @@ async function findClips(src: string): Promise<{ clips: ClipSource[]; ignored: n
     }
     return { clips: [{ kind, path: src }], ignored: 0 };
   }
-  const entries = await listDir(src);
+  const entries = await listDirNatural(src);
   if (entries.some((e) => e.isFile && isPng(e.name))) {
     return { clips: [{ kind: "png-frames", path: src }], ignored: 0 }; // one clip's frames
   }
@@ -106,39 +99,6 @@ async function findClips(src: string): Promise<{ clips: ClipSource[]; ignored: n
     );
   }
   return { clips, ignored };
-}
-
-/** Reads one clip's frames, whatever it is stored as. */
-async function decodeClip(clip: ClipSource): Promise<RgbaClip> {
-  if (clip.kind === "video") return await decodeVideoFile(clip.path);
-  if (clip.kind === "gif") return decodeGif(await readFile(clip.path), clip.path);
-  const names = (await listDir(clip.path)).filter((e) => e.isFile && isPng(e.name)).map((e) =>
-    e.name
-  );
-  if (names.length === 0) throw new ClipError(`${clip.path}: the folder holds no PNG frames`);
-  const frames: Uint8Array[] = [];
-  let first: { name: string; width: number; height: number } | undefined;
-  for (const name of names) {
-    const file = join(clip.path, name);
-    const image = decodePng(await readFile(file), file);
-    first ??= { name, width: image.width, height: image.height };
-    if (image.width !== first.width || image.height !== first.height) {
-      throw new ClipError(
-        `${clip.path}: frames are not all one size: ${first.name} is ${first.width}×${first.height}, ` +
-          `${name} is ${image.width}×${image.height}`,
-      );
-    }
-    frames.push(image.rgba);
-  }
-  return { width: first!.width, height: first!.height, frames };
-}
-
-async function readFile(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    throw new ClipError(`${path}: cannot be read (${(error as Error).message})`);
-  }
 }
 
 interface Settings {
@@ -203,7 +163,7 @@ async function importClips(
   let skipped = 0, read = 0;
   for (const clip of clips) {
     try {
-      const decoded = await decodeClip(clip);
+      const decoded = await readClip(clip.path, clip.kind);
       const windows = clipWindows(decoded.frames.length, s);
       if (windows.length === 0) {
         throw new ClipError(

@@ -1,7 +1,8 @@
 /**
  * `deno task sample --checkpoint DIR`: draws videos from a trained checkpoint with the staged
  * sampler (or `--vanilla`, the full-rate sampler) and writes a PNG frame strip, GIFs, the
- * trajectory, and with `--trajectory` a snapshot of every step.
+ * trajectory, and with `--trajectory` a snapshot of every step. A conditional model takes a class
+ * (`--class C --guidance W`) and given frames (`--given FILE` or `--given-from-test`).
  *
  * @module
  */
@@ -9,7 +10,9 @@ import { dirname } from "node:path";
 import {
   type Dataset,
   type DatasetKind,
+  fitFrame,
   loadOrCreateDataset,
+  readClip,
   readDataset,
   removeStaleTemporaries,
   selectVideos,
@@ -88,9 +91,14 @@ const FLAGS: Record<string, FlagSpec> = {
     help:
       "give each sample the frames of a held-out test video (a frame-conditioned model); real.png shows those videos",
   },
+  given: {
+    type: "string",
+    help:
+      "give every sample the frames of FILE: a PNG, GIF, video or folder of PNG frames (fitted to the model's size), or a .tpv file (sample i gets video i, cycling)",
+  },
   "given-mode": {
     type: "string",
-    help: "which frames --given-from-test gives: first-frame, prefix:N or keyframes",
+    help: "which frames --given or --given-from-test gives: first-frame, prefix:N or keyframes",
     default: "the model's first training mode",
   },
   guidance: {
@@ -130,11 +138,14 @@ async function main(): Promise<number> {
       : choiceFlag("backend", flags.backend, "auto", BACKEND_REQUESTS),
   );
   if (backend.fallback) console.log(`note: ${backend.fallback}`);
-  const given = flags["given-from-test"] === true
-    ? await givenFromTest(checkpoint.manifest, flags["given-mode"], count)
+  if (flags["given-from-test"] === true && flags.given !== undefined) {
+    throw new UsageError("give frames with --given FILE or --given-from-test, not both");
+  }
+  const given = flags["given-from-test"] === true || flags.given !== undefined
+    ? await givenFrames(checkpoint.manifest, flags, count)
     : undefined;
   if (given === undefined && flags["given-mode"] !== undefined) {
-    throw new UsageError("--given-mode needs --given-from-test");
+    throw new UsageError("--given-mode needs --given FILE or --given-from-test");
   }
   const conditioning = {
     ...classFlags(flags, modelConfig.classes, given !== undefined),
@@ -164,7 +175,13 @@ async function main(): Promise<number> {
     steps,
     seed,
     ...asked,
-    ...(given ? { givenMode: given.mode, givenPositions: given.given.positions } : {}),
+    ...(given
+      ? {
+        givenFrom: flags.given === undefined ? "held-out test videos" : String(flags.given),
+        givenMode: given.mode,
+        givenPositions: given.given.positions,
+      }
+      : {}),
   };
   const files = await writeSampleFolder(out, samples, {
     shape: {
@@ -192,7 +209,7 @@ function classFlags(
 ): { label?: number; guidance?: number } {
   if (flags.class === undefined) {
     if (flags.guidance === undefined) return {};
-    if (!frames) throw new UsageError("--guidance needs --class or --given-from-test");
+    if (!frames) throw new UsageError("--guidance needs --class, --given or --given-from-test");
     return { guidance: numberFlag("guidance", flags.guidance, 1, 0, 20) };
   }
   if (classes === 0) {
@@ -206,53 +223,112 @@ function classFlags(
   };
 }
 
+/** Given frames for `count` samples, their mode, and the videos they came from where whole. */
+interface Given {
+  mode: GivenMode;
+  given: { positions: number[]; values: Float32Array };
+  real?: Uint8Array;
+}
+
 /**
- * The given frames of `count` held-out test videos (the run's held-out set, rebuilt from its
- * checkpoint), for a frame-conditioned model, in the mode asked or the model's first.
+ * The given frames of `--given FILE` or `--given-from-test` (the run's held-out test videos,
+ * rebuilt from its checkpoint), for a frame-conditioned model, in the mode asked or the model's
+ * first.
  */
-async function givenFromTest(
+async function givenFrames(
   manifest: CheckpointManifest,
-  modeFlag: unknown,
+  flags: Record<string, unknown>,
   count: number,
-): Promise<
-  { mode: GivenMode; given: { positions: number[]; values: Float32Array }; real: Uint8Array }
-> {
+): Promise<Given> {
   const { train, model, extra } = manifest;
+  const source = flags.given === undefined ? "--given-from-test" : "--given";
   if (!model.frameCondition) {
     throw new UsageError(
-      "--given-from-test: this model reads no given frames; train one with train-small --condition first-frame (or prefix:N, keyframes)",
+      `${source}: this model reads no given frames; train one with train-small --condition first-frame (or prefix:N, keyframes)`,
     );
   }
+  const modeFlag = flags["given-mode"];
   const mode =
     (modeFlag === undefined
       ? train.givenModes?.[0] ?? "first-frame"
       : String(modeFlag)) as GivenMode;
   const positions = usageFrom("--given-mode: ", () => givenPositions(mode, train.frames));
-  const heldOut = await heldOutVideos(extra, {
-    frames: train.frames,
-    height: model.height,
-    width: model.width,
-  });
-  if (heldOut.shape[0] < count) {
-    throw new UsageError(
-      `--given-from-test: the run holds ${heldOut.shape[0]} held-out videos; ask for --count ${
-        heldOut.shape[0]
-      } or fewer`,
-    );
+  const shape = { frames: train.frames, height: model.height, width: model.width };
+  let videos: Pick<Dataset, "shape" | "pixels">, whole = true;
+  if (flags.given === undefined) {
+    videos = await heldOutVideos(extra, shape);
+    if (videos.shape[0] < count) {
+      throw new UsageError(
+        `--given-from-test: the run holds ${videos.shape[0]} held-out videos; ask for --count ${
+          videos.shape[0]
+        } or fewer`,
+      );
+    }
+  } else {
+    ({ videos, whole } = await givenFile(String(flags.given), shape, model.channels, positions));
   }
-  const per = model.height * model.width * model.channels;
-  const x0 = toModelSpace(heldOut, Array.from({ length: count }, (_, i) => i));
+  const [n, F, H, W, C] = videos.shape;
+  const per = H * W * C;
+  const cycle = Array.from({ length: count }, (_, i) => i % n);
+  const x0 = toModelSpace(videos, cycle);
   const values = new Float32Array(count * positions.length * per);
   for (let b = 0; b < count; b++) {
     positions.forEach((p, i) =>
       values.set(
-        x0.subarray((b * train.frames + p) * per, (b * train.frames + p + 1) * per),
+        x0.subarray((b * F + p) * per, (b * F + p + 1) * per),
         (b * positions.length + i) * per,
       )
     );
   }
-  const real = heldOut.pixels.subarray(0, count * train.frames * per);
-  return { mode, given: { positions, values }, real };
+  const real = new Uint8Array(count * F * per);
+  cycle.forEach((v, b) =>
+    real.set(videos.pixels.subarray(v * F * per, (v + 1) * F * per), b * F * per)
+  );
+  return { mode, given: { positions, values }, ...(whole ? { real } : {}) };
+}
+
+/**
+ * The videos of `--given FILE`: a `.tpv` file's videos (of the model's shape), or one clip fitted
+ * to the model's size and channels; a clip shorter than the model's frames must hold every given
+ * position (its other frames are left black and no real.png is written).
+ */
+async function givenFile(
+  path: string,
+  shape: { frames: number; height: number; width: number },
+  channels: number,
+  positions: number[],
+): Promise<{ videos: Pick<Dataset, "shape" | "pixels">; whole: boolean }> {
+  if (path.endsWith(".tpv")) {
+    const dataset = await readDataset(path, shape);
+    if (dataset.shape[4] !== channels) {
+      throw new UsageError(
+        `--given ${path}: its videos have ${
+          dataset.shape[4]
+        } channels; the model reads ${channels}`,
+      );
+    }
+    return { videos: dataset, whole: true };
+  }
+  const clip = await readClip(path);
+  const last = Math.max(...positions);
+  if (clip.frames.length <= last) {
+    throw new UsageError(
+      `--given ${path}: the clip has ${clip.frames.length} frame${
+        clip.frames.length === 1 ? "" : "s"
+      }; the given frames are at positions ${positions.join(", ")}, so it needs ${last + 1}`,
+    );
+  }
+  const { frames, height, width } = shape;
+  const per = height * width * channels;
+  const pixels = new Uint8Array(frames * per);
+  const target = { height, width, channels: channels as 1 | 3 };
+  for (let f = 0; f < Math.min(frames, clip.frames.length); f++) {
+    pixels.set(fitFrame(clip.frames[f], clip, target), f * per);
+  }
+  return {
+    videos: { shape: [1, frames, height, width, channels], pixels },
+    whole: clip.frames.length >= frames,
+  };
 }
 
 /** The run's held-out videos: from its data file, or regenerated from its dataset settings. */

@@ -5,6 +5,7 @@ import {
   datasetBatches,
   denoiserConfig,
   drawSamples,
+  heldOutParams,
   initBackend,
   modelPredict,
   planForTraining,
@@ -17,8 +18,12 @@ import {
   datasetClasses,
   datasetParams,
   generateDataset,
+  loadOrCreateDataset,
+  selectVideos,
   toPixels,
+  writeDataset,
 } from "../lib/data/mod.ts";
+import { encodePng } from "../lib/viz/mod.ts";
 import { maxDiff, perturb, tinyData, tinyModel, tinyTrain, values } from "./nn_helpers.ts";
 
 await initBackend("cpu");
@@ -335,6 +340,43 @@ Deno.test("train-small --condition with given frames, and sample --given-from-te
       2,
     ]);
     assert.ok((await Deno.stat(`${dir}/s/real.png`)).size > 0);
+    // --given FILE: a .tpv of the same held-out videos gives the very same samples and real.png;
+    // one video cycles over the samples, as a PNG of its first frame does (then without real.png).
+    const { dataset: heldOut } = await loadOrCreateDataset(
+      heldOutParams({ kind: "balls", seed: 0, frames: 8, height: 16, width: 16 }),
+      `${dir}/data/generated`,
+    );
+    await writeDataset(`${dir}/two.tpv`, selectVideos(heldOut, [0, 1]));
+    await writeDataset(`${dir}/one.tpv`, selectVideos(heldOut, [0]));
+    await Deno.writeFile(
+      `${dir}/first.png`,
+      encodePng(heldOut.pixels.subarray(0, 256), { width: 16, height: 16 }),
+    );
+    // A few more steps at a high rate, so that the given frames change the samples' pixels.
+    const framed = await task("train_small.ts", [
+      ...[...TINY, "--steps=40", "--lr=0.02", "--warmup=1", "--out=framed"],
+      "--condition=first-frame",
+    ], dir);
+    assert.equal(framed.code, 0, framed.stderr);
+    const common = ["--checkpoint=framed", "--count=2", "--steps=4"];
+    const draws: [string, string[]][] = [
+      ["test", ["--given-from-test"]],
+      ["two", ["--given=two.tpv"]],
+      ["one", ["--given=one.tpv"]],
+      ["png", ["--given=first.png"]],
+    ];
+    for (const [out, a] of draws) {
+      const r = await task("sample.ts", [...common, ...a, `--out=${out}`], dir);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const read = (f: string) => Deno.readFile(`${dir}/${f}`);
+    assert.deepEqual(await read("two/samples.png"), await read("test/samples.png"));
+    assert.deepEqual(await read("two/real.png"), await read("test/real.png"));
+    assert.notDeepEqual(await read("one/samples.png"), await read("two/samples.png"));
+    assert.deepEqual(await read("png/samples.png"), await read("one/samples.png"));
+    await assert.rejects(Deno.stat(`${dir}/png/real.png`), Deno.errors.NotFound);
+    const pngInfo = JSON.parse(await Deno.readTextFile(`${dir}/png/sampling.json`));
+    assert.equal(pngInfo.givenFrom, "first.png");
     const plain = await task("train_small.ts", [...TINY, "--steps=1", "--out=plain"], dir);
     assert.equal(plain.code, 0, plain.stderr);
     const bad: [string, string[], RegExp][] = [
@@ -346,12 +388,27 @@ Deno.test("train-small --condition with given frames, and sample --given-from-te
       [
         "sample.ts",
         ["--checkpoint=run", "--given-mode=first-frame"],
-        /--given-mode needs --given-from-test/,
+        /--given-mode needs --given FILE or --given-from-test/,
       ],
       [
         "sample.ts",
         ["--checkpoint=plain", "--guidance=2"],
-        /--guidance needs --class or --given-from-test/,
+        /--guidance needs --class, --given or --given-from-test/,
+      ],
+      [
+        "sample.ts",
+        ["--checkpoint=run", "--given=first.png", "--given-mode=keyframes"],
+        /--given first\.png: the clip has 1 frame; the given frames are at positions 0, 7, so it needs 8/,
+      ],
+      [
+        "sample.ts",
+        ["--checkpoint=run", "--given=first.png", "--given-from-test"],
+        /--given FILE or --given-from-test, not both/,
+      ],
+      [
+        "sample.ts",
+        ["--checkpoint=run", "--given=missing.gif"],
+        /missing\.gif: no such file or folder/,
       ],
       [
         "train_small.ts",

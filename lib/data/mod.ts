@@ -12,3 +12,4 @@ export * from "./checksum.ts";
 export * from "./lock.ts";
 export * from "./clips.ts";
 export * from "./ffmpeg.ts";
+export * from "./read_clip.ts";
