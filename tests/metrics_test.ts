@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
   findObjects,
+  modalObjectCount,
   motionStats,
   permanenceBreaks,
+  positionErrors,
   trackPositions,
 } from "../lib/metrics/tracking.ts";
 import { datasetParams, generateDataset } from "../lib/data/mod.ts";
@@ -151,4 +153,37 @@ Deno.test("motionStats(): the generator's balls keep permanence 1, detected and 
   const detected = motionStats(frames, { size });
   assert.equal(detected.permanence, 1, JSON.stringify(detected));
   assert.equal(detected.brokenVideos, 0);
+});
+
+Deno.test("positionErrors(): exact distances by optimal pairing, misses beyond maxDistance, frames pooled", () => {
+  // Two videos of three frames. Truth: two objects per frame; detections shifted by (3, 4) (5 px),
+  // listed in the opposite order, one missing in frame 1 and one too far (9 px) in frame 2.
+  const truth = [0, 1].map((v) =>
+    [0, 1, 2].map((f) => [{ x: 4 + f + v, y: 4 }, { x: 20, y: 20 + f }])
+  );
+  const detected = truth.map((video) =>
+    video.map((objs, f) => {
+      const moved = objs.map((o) => ({ x: o.x + 3, y: o.y + 4 })).reverse();
+      if (f === 1) return moved.slice(0, 1);
+      if (f === 2) return [moved[0], { x: objs[0].x + 9, y: objs[0].y }];
+      return moved;
+    })
+  );
+  const e = positionErrors(detected, truth);
+  assert.deepEqual(e.perFrame, [5, 5, 5]);
+  assert.deepEqual(e.missedPerFrame, [0, 0.5, 0.5]);
+  assert.deepEqual([e.mean, e.median, e.missed, e.objects], [5, 5, 4 / 12, 12]);
+  // A missed object counts maxDistance (8): frames 1 and 2 average (5 + 8) / 2.
+  assert.deepEqual(e.cappedPerFrame, [5, 6.5, 6.5]);
+  assert.equal(e.capped, (4 * 5 + 2 * 5 + 2 * 5 + 4 * 8) / 12);
+  const late = positionErrors(detected, truth, { frames: [2], maxDistance: 10 });
+  assert.deepEqual([late.mean, late.missed, late.objects], [7, 0, 4]);
+  assert.deepEqual(positionErrors(truth, truth).perFrame, [0, 0, 0]);
+  assert.throws(() => positionErrors(detected.slice(1), truth), /1 detected videos against 2/);
+});
+
+Deno.test("modalObjectCount(): the most common count per frame, ties to the smaller", () => {
+  assert.equal(modalObjectCount([[1], [1, 2], [1, 2], [3, 4]]), 2);
+  assert.equal(modalObjectCount([[1], [1, 2]]), 1);
+  assert.equal(modalObjectCount([[], [], [1]]), 0);
 });

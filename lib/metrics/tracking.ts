@@ -344,3 +344,92 @@ export function trackPositions(
       }),
   );
 }
+
+/** How far detected objects are from known positions, per frame and pooled: see {@link positionErrors}. */
+export interface PositionErrors {
+  /** Per frame: the mean distance (px) from each found true object to its detected partner; NaN where none was found. */
+  perFrame: number[];
+  /** Per frame: the fraction of true objects without a detected partner within `maxDistance`. */
+  missedPerFrame: number[];
+  /** The mean distance over every found object of the frames asked (px). */
+  mean: number;
+  /** The median of the same distances (px). */
+  median: number;
+  /** The fraction of true objects in those frames without a partner. */
+  missed: number;
+  /**
+   * Per frame: the mean over every true object of its distance, a missed object counting
+   * `maxDistance`; one number that neither rewards missing objects nor ignores them (px).
+   */
+  cappedPerFrame: number[];
+  /** The same, pooled over the frames asked (px). */
+  capped: number;
+  /** True objects in those frames. */
+  objects: number;
+}
+
+/**
+ * Position error of detected objects against known positions (the true continuation of a
+ * predicted video, or the true in-between frames of an interpolated one). In each frame of each
+ * video the true objects are paired with the detected ones by exact assignment on distance; a pair
+ * farther apart than `maxDistance` leaves the true object missed. Errors are pooled over videos.
+ *
+ * @param detected per video, per frame, the objects found (e.g. {@link detectVideos})
+ * @param truth per video, per frame, the true positions (e.g. {@link trackPositions})
+ * @param options `frames`: the frames pooled into mean, median and missed (default all);
+ *   `maxDistance`: the farthest a partner may be, px (default 8)
+ * @returns per-frame and pooled errors
+ */
+export function positionErrors(
+  detected: { x: number; y: number }[][][],
+  truth: { x: number; y: number }[][][],
+  options: { frames?: readonly number[]; maxDistance?: number } = {},
+): PositionErrors {
+  if (detected.length !== truth.length) {
+    throw new RangeError(
+      `positionErrors: ${detected.length} detected videos against ${truth.length} true ones`,
+    );
+  }
+  const maxDistance = options.maxDistance ?? 8;
+  const F = truth[0]?.length ?? 0;
+  const errors: number[][] = Array.from({ length: F }, () => []);
+  const objects = new Array<number>(F).fill(0);
+  truth.forEach((video, v) => {
+    if (detected[v].length !== F || video.length !== F) {
+      throw new RangeError(`positionErrors: video ${v} must have ${F} frames on both sides`);
+    }
+    video.forEach((objs, f) => {
+      const found = detected[v][f];
+      objects[f] += objs.length;
+      linkFrames(objs, found, maxDistance).forEach((j, i) => {
+        if (j >= 0) errors[f].push(Math.hypot(objs[i].x - found[j].x, objs[i].y - found[j].y));
+      });
+    });
+  });
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  const frames = options.frames ?? Array.from({ length: F }, (_, f) => f);
+  const pooled = frames.flatMap((f) => errors[f]);
+  const total = frames.reduce((s, f) => s + objects[f], 0);
+  const cappedSum = (f: number) =>
+    errors[f].reduce((a, b) => a + b, 0) + (objects[f] - errors[f].length) * maxDistance;
+  return {
+    perFrame: errors.map(mean),
+    cappedPerFrame: errors.map((_, f) => (objects[f] ? cappedSum(f) / objects[f] : NaN)),
+    capped: total ? frames.reduce((s, f) => s + cappedSum(f), 0) / total : NaN,
+    missedPerFrame: errors.map((e, f) => (objects[f] ? (objects[f] - e.length) / objects[f] : NaN)),
+    mean: mean(pooled),
+    median: median(pooled),
+    missed: total ? (total - pooled.length) / total : NaN,
+    objects: total,
+  };
+}
+
+/**
+ * The number of objects a video shows: its most common per-frame count (ties to the smaller).
+ *
+ * @param video per frame, the objects found
+ * @returns the modal count
+ */
+export function modalObjectCount(video: { length: number }[]): number {
+  return mode(video.map((f) => f.length));
+}
