@@ -52,7 +52,13 @@ import {
   readCheckpoint,
   type TrainConfig,
 } from "../lib/nn/mod.ts";
-import { createRng, type GivenMode, givenPositions, type StagePlan } from "../lib/mod.ts";
+import {
+  createRng,
+  type GivenMode,
+  givenPositions,
+  givenValues,
+  type StagePlan,
+} from "../lib/mod.ts";
 import { loadReference, measureQuality, type Reference } from "./suite/quality.ts";
 import { type DigitReader, loadDigitReader, readDigits } from "./classifier/reader.ts";
 
@@ -205,15 +211,7 @@ async function givenFrameErrors(run: Run) {
   for (const mode of GIVEN_MODES) {
     const positions = givenPositions(mode, F);
     const free = Array.from({ length: F }, (_, f) => f).filter((f) => !positions.includes(f));
-    const values = new Float32Array(count * positions.length * per);
-    for (let b = 0; b < count; b++) {
-      positions.forEach((p, i) =>
-        values.set(
-          x0.subarray((b * F + p) * per, (b * F + p + 1) * per),
-          (b * positions.length + i) * per,
-        )
-      );
-    }
+    const values = givenValues(x0, { frames: F, frameSize: per, positions, count });
     const samples = await drawSamples(run.model, {
       plan: run.plan,
       prediction: predictionFor(run.train.form),

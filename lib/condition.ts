@@ -179,3 +179,50 @@ export function givenPositions(mode: GivenMode, frames: number): number[] {
   }
   return Array.from({ length: n }, (_, i) => i);
 }
+
+/**
+ * The given frames of a batch of videos, in the layout samplers and models take
+ * (`given.values`): for each video in turn, its frames at `positions`, each `frameSize` values.
+ * Video b of the result is video `b mod videos` of the input, so a few videos can condition many
+ * samples.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { givenValues } from "./condition.ts";
+ * // Two videos of 3 one-value frames: [0, 1, 2] and [10, 11, 12]; frames 0 and 2 of three samples.
+ * const values = givenValues(Float32Array.of(0, 1, 2, 10, 11, 12), {
+ *   frames: 3, frameSize: 1, positions: [0, 2], count: 3,
+ * });
+ * assert.deepEqual([...values], [0, 2, 10, 12, 0, 2]);
+ * ```
+ *
+ * @param videos videos × frames × frameSize values
+ * @param options frames per video, values per frame, the positions and how many samples
+ * @returns count × positions.length × frameSize values
+ */
+export function givenValues(
+  videos: ArrayLike<number>,
+  options: { frames: number; frameSize: number; positions: readonly number[]; count: number },
+): Float32Array {
+  const { frames: F, frameSize: per, positions, count } = options;
+  checkInteger("frames", F, 1);
+  checkInteger("frameSize", per, 1);
+  checkInteger("count", count, 1);
+  const n = Math.floor(videos.length / (F * per));
+  if (n < 1 || n * F * per !== videos.length) {
+    throw new RangeError(
+      `videos must hold whole videos of ${F} frames × ${per} values; got ${videos.length} values`,
+    );
+  }
+  positions.forEach((p, i) => checkInteger(`positions[${i}]`, p, 0, F - 1));
+  const out = new Float32Array(count * positions.length * per);
+  for (let b = 0; b < count; b++) {
+    const v = b % n;
+    positions.forEach((p, i) => {
+      const from = (v * F + p) * per, to = (b * positions.length + i) * per;
+      for (let e = 0; e < per; e++) out[to + e] = videos[from + e];
+    });
+  }
+  return out;
+}

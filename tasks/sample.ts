@@ -40,6 +40,7 @@ import {
   formatPlan,
   type GivenMode,
   givenPositions,
+  givenValues,
   SOLVER_NAMES,
   type StagePlan,
   stagePlan,
@@ -271,15 +272,7 @@ async function givenFrames(
   const per = H * W * C;
   const cycle = Array.from({ length: count }, (_, i) => i % n);
   const x0 = toModelSpace(videos, cycle);
-  const values = new Float32Array(count * positions.length * per);
-  for (let b = 0; b < count; b++) {
-    positions.forEach((p, i) =>
-      values.set(
-        x0.subarray((b * F + p) * per, (b * F + p + 1) * per),
-        (b * positions.length + i) * per,
-      )
-    );
-  }
+  const values = givenValues(x0, { frames: F, frameSize: per, positions, count });
   const real = new Uint8Array(count * F * per);
   cycle.forEach((v, b) =>
     real.set(videos.pixels.subarray(v * F * per, (v + 1) * F * per), b * F * per)

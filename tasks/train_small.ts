@@ -55,6 +55,7 @@ import {
   formatPlan,
   type GivenMode,
   givenPositions,
+  givenValues,
   speedupBound,
   TIME_DENSITIES,
 } from "../lib/mod.ts";
@@ -925,8 +926,30 @@ async function writeOutputs(
   const { settings, runDir } = ctx;
   const { train, model: modelConfig } = settings;
   const ema = await trainer.emaModel(createRng(1));
-  // A class-conditional model draws its samples class by class (0, 1, …, 0, 1, …), unguided.
+  const shape = {
+    frames: train.frames,
+    height: modelConfig.height,
+    width: modelConfig.width,
+    channels: modelConfig.channels,
+  };
+  // A class-conditional model draws its samples class by class (0, 1, …, 0, 1, …), unguided; a
+  // frame-conditioned one is given held-out video i's frames for sample i, in its first mode, so
+  // that the real videos shown beside the samples are their truth.
   const classes = modelConfig.classes;
+  const mode = modelConfig.frameCondition ? train.givenModes?.[0] : undefined;
+  const given = mode === undefined ? undefined : (() => {
+    const positions = givenPositions(mode, train.frames);
+    const n = data.heldOut.shape[0];
+    const x0 = toModelSpace(data.heldOut, Array.from({ length: n }, (_, i) => i));
+    const frameSize = shape.height * shape.width * shape.channels;
+    const values = givenValues(x0, {
+      frames: train.frames,
+      frameSize,
+      positions,
+      count: ctx.sampleCount,
+    });
+    return { positions, values };
+  })();
   const samples = await drawSamples(ema, {
     plan: planForTraining(train, ctx.sampleSteps),
     prediction: trainer.prediction,
@@ -935,14 +958,9 @@ async function writeOutputs(
     ...(classes > 0
       ? { label: Array.from({ length: ctx.sampleCount }, (_, i) => i % classes) }
       : {}),
+    ...(given ? { given } : {}),
   });
   ema.params.dispose();
-  const shape = {
-    frames: train.frames,
-    height: modelConfig.height,
-    width: modelConfig.width,
-    channels: modelConfig.channels,
-  };
   const media = await withMp4s(encodeSamples(samples, shape), samples, shape);
   const shown = Math.min(4, data.heldOut.shape[0]);
   const real = {
@@ -962,7 +980,13 @@ async function writeOutputs(
       new Date().toISOString()
     } · ${ctx.backend.description} · ${trainer.step} steps in ${
       (timing.trainMs / 1000).toFixed(0)
-    } s`,
+    } s${
+      given
+        ? ` · sample i is given held-out video i's frames ${given.positions.join(", ")} (${mode})`
+        : classes > 0
+        ? " · samples ask for the classes 0, 1, … in turn"
+        : ""
+    }`,
     losses: log.losses,
     validation: log.validation,
     samples,

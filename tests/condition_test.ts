@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   gaussianOracle,
+  givenValues,
   guide,
   guidedPredict,
   type PredictionKind,
@@ -233,5 +234,23 @@ Deno.test("negative test: the unconditional oracle does not give the conditional
         given: { positions: [0, 0], values: [1, 1] },
       }),
     /given.positions must be distinct frame positions, at least one; got \[0,0\]/,
+  );
+});
+
+Deno.test("givenValues: each sample takes its video's frames (cycling), and bad shapes are named", () => {
+  // Two videos of 4 frames of 2 values: video v, frame f holds 100 v + 10 f + e.
+  const videos = Float32Array.from({ length: 16 }, (_, i) => {
+    const v = Math.floor(i / 8), f = Math.floor((i % 8) / 2), e = i % 2;
+    return 100 * v + 10 * f + e;
+  });
+  const out = givenValues(videos, { frames: 4, frameSize: 2, positions: [1, 3], count: 3 });
+  assert.deepEqual([...out], [10, 11, 30, 31, 110, 111, 130, 131, 10, 11, 30, 31]);
+  assert.throws(
+    () => givenValues(videos.subarray(1), { frames: 4, frameSize: 2, positions: [0], count: 1 }),
+    /whole videos of 4 frames × 2 values; got 15 values/,
+  );
+  assert.throws(
+    () => givenValues(videos, { frames: 4, frameSize: 2, positions: [4], count: 1 }),
+    /positions\[0\]/,
   );
 });

@@ -325,6 +325,12 @@ Deno.test("train-small --condition with given frames, and sample --given-from-te
     const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
     assert.deepEqual([manifest.model.frameCondition, manifest.model.classes], [true, 3]);
     assert.deepEqual(manifest.train.givenModes, ["prefix:2", "keyframes"]);
+    // The run's own samples are given the held-out videos' frames, in the first mode.
+    const report = await Deno.readTextFile(`${dir}/run/report.html`);
+    assert.match(
+      report,
+      /sample i is given held-out video i&#39;s frames 0, 1 \(prefix:2\)|sample i is given held-out video i's frames 0, 1 \(prefix:2\)/,
+    );
     const resumed = await task("train_small.ts", ["--resume=run", "--steps=3"], dir);
     assert.equal(resumed.code, 0, resumed.stderr);
     const drawn = await task("sample.ts", [

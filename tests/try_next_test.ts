@@ -400,6 +400,40 @@ const SUGGESTIONS: Suggestion[] = [
         await Deno.remove(out, { recursive: true });
       }`,
   },
+  // ---- 08 · Conditioning
+  {
+    notebook: "08",
+    bullet: "Set `GIVEN = { positions: [0, 3, 7], values: [1.5, 0, -1] }`",
+    edits: [[
+      "const GIVEN = { positions: [0, 7], values: [1.5, -1] };",
+      "const GIVEN = { positions: [0, 3, 7], values: [1.5, 0, -1] };",
+    ]],
+    lastCell: 5,
+    check: `
+      assert.ok(exact.sd[3] < 1e-9 && sampled.sd[3] < 1e-6, \`\${sampled.sd[3]}\`);
+      assert.ok(Math.abs(sampled.mean[3]) < 1e-6);
+      assert.ok(worst < 0.02, \`largest gap \${worst}\`);`,
+  },
+  {
+    notebook: "08",
+    bullet: "Set `RHO = 0.5`",
+    edits: [["RHO = 0.9;", "RHO = 0.5;"]],
+    lastCell: 5,
+    check: `
+      assert.ok(exact.mean[2] < 0.4 && exact.mean[3] < 0.2, \`\${exact.mean}\`);
+      assert.ok(sampled.sd[3] > 0.95 && sampled.sd[4] > 0.95, \`\${sampled.sd}\`);
+      assert.ok(worst < 0.02, \`largest gap \${worst}\`);`,
+  },
+  {
+    notebook: "08",
+    bullet: "Set `SCALES = [0, 1, 8]`",
+    edits: [["const SCALES = [0, 1, 2, 4];", "const SCALES = [0, 1, 8];"]],
+    lastCell: 7,
+    check: `
+      const eight = guided.find((g) => g.w === 8)!;
+      assert.ok(Math.abs(eight.mean[7] + 1) > 5 && Math.abs(eight.mean[0] - 1.5) > 2, \`\${eight.mean}\`);
+      assert.ok(eight.mean[1] > exact.mean[1] + 0.3, \`\${eight.mean[1]} against \${exact.mean[1]}\`);`,
+  },
 ];
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
