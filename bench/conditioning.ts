@@ -11,7 +11,7 @@
  *   classifier (`bench/classifier/`) reads every detected object: a sample is right when one of
  *   its objects is read as the label. Beside it the Fréchet distance on the committed encoder's
  *   features (balls of 16 × 32 × 32 only), and the same accuracy for the real held-out videos
- *   (what the reader gets right on real data: the ceiling);
+ *   (what the reader gets right on real data: the ceiling), overall and class by class;
  * - **prediction and interpolation error** (a run with given frames): the first `count` held-out
  *   test videos' frames are given (first-frame, prefix:2, prefix:4, keyframes) and the objects
  *   detected in every other frame are paired with the generator's true positions: the position
@@ -168,7 +168,13 @@ async function classAccuracy(run: Run) {
   const balls16 = run.kind === "balls" && run.train.frames === 16 &&
     run.model.config.height === 32;
   if (balls16) reference ??= await loadReference(1024, count);
-  const rows: { guidance: number | null; accuracy: number; fd: number; ms: number }[] = [];
+  const rows: {
+    guidance: number | null;
+    accuracy: number;
+    perClass: number[];
+    fd: number;
+    ms: number;
+  }[] = [];
   for (const w of [null, ...scales]) {
     const samples = await drawSamples(run.model, {
       plan: run.plan,
@@ -179,16 +185,22 @@ async function classAccuracy(run: Run) {
       ...(w === null ? {} : { label: labels, guidance: w }),
     });
     const read = readClasses(run, samples.pixels, count);
-    const accuracy = read.filter((r, i) => r.includes(labels[i])).length / count;
-    const fd = reference ? measureQuality(samples.pixels, count, reference).fd : NaN;
-    rows.push({ guidance: w, accuracy, fd, ms: samples.ms });
+    const right = read.map((r, i) => r.includes(labels[i]));
+    const accuracy = right.filter(Boolean).length / count;
+    const perClass = Array.from({ length: classes }, (_, c) => {
+      const asked = labels.map((l, i) => (l === c ? i : -1)).filter((i) => i >= 0);
+      return asked.filter((i) => right[i]).length / asked.length;
+    });
+    // The encoder knows balls of 16 × 32 × 32 only.
+    const fd = balls16 && reference ? measureQuality(samples.pixels, count, reference).fd : NaN;
+    rows.push({ guidance: w, accuracy, perClass, fd, ms: samples.ms });
     console.log(
-      `  ${w === null ? "no label" : `w = ${w}`}: accuracy ${accuracy.toFixed(3)}, FD ${
-        fd.toFixed(2)
-      } (${(samples.ms / 1000).toFixed(1)} s)`,
+      `  ${w === null ? "no label" : `w = ${w}`}: accuracy ${accuracy.toFixed(3)} (by class ${
+        perClass.map((a) => a.toFixed(2)).join(", ")
+      }), FD ${fd.toFixed(2)} (${(samples.ms / 1000).toFixed(1)} s)`,
     );
   }
-  return { realAccuracy, floorFd: reference?.floor.fd ?? NaN, rows };
+  return { realAccuracy, floorFd: balls16 && reference ? reference.floor.fd : NaN, rows };
 }
 
 /** Errors of a set of videos against the held-out videos' true positions on the free frames. */
