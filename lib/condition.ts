@@ -28,7 +28,7 @@
 import { checkAllFinite, checkFinite, checkInteger } from "./checks.ts";
 import type { Stage, StagePlan } from "./pyramid.ts";
 import type { Predict } from "./samplers.ts";
-import { downToStage } from "./temporal.ts";
+import { downToStage, framePositions } from "./temporal.ts";
 import { newData, type Video, video, type VideoData } from "./video.ts";
 
 /**
@@ -86,9 +86,9 @@ export interface GivenFrames {
 
 /** What the network sees of the given frames on one stage, at the stage's frame rate. */
 export interface StageCondition {
-  /** Per stage frame: 1 where the frame is given, 0 where not. */
+  /** Per stage frame and slot (frame-major): 1 where given, 0 where not. */
   mask: number[];
-  /** The given stage frames (zero where not given): one video of the stage's frames. */
+  /** The given stage frames (zero where not given): one video of stage frames × slots frames. */
   frames: Video<Float64Array>;
 }
 
@@ -108,15 +108,38 @@ export interface StageCondition {
  * assert.deepEqual(stageCondition(given, { plan, stage: plan.stages[2] }).mask, [1, 0, 0, 0, 0, 0, 0, 1]);
  * ```
  *
+ * With `slots` S > 1 the stage sees every given frame instead, folded into its own frame rate:
+ * stage frame j covers the full-rate frames from its position up to the next stage frame's
+ * (`framePositions`), and slot r of frame j holds the r-th of them (mask 1 where given). With
+ * S ≥ 2^{k−1} nothing is lost at any stage: the coarsest stage sees a prefix's velocity and the last
+ * keyframe (docs/conditioning.md §4).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stageCondition } from "./condition.ts";
+ * import { stagePlan } from "./pyramid.ts";
+ * import { rectifiedFlow } from "./schedule.ts";
+ * const plan = stagePlan({ schedule: rectifiedFlow(), frames: 8, stages: 3 });
+ * const given = { positions: [0, 7], values: [0.5, -0.5] };
+ * // k = 3 has frames 0 and 4; frame 4 covers 4–7, so slot 3 holds frame 7.
+ * const seen = stageCondition(given, { plan, stage: plan.stages[0], slots: 4 });
+ * assert.deepEqual(seen.mask, [1, 0, 0, 0, 0, 0, 0, 1]);
+ * assert.deepEqual([...seen.frames.data], [0.5, 0, 0, 0, 0, 0, 0, -0.5]);
+ * ```
+ *
  * @param given the given frames
- * @param options the plan and the stage
+ * @param options the plan, the stage, and the slots per stage frame (default 1: the stage's own
+ *   frames only)
  * @returns the stage's mask and given frames
  */
 export function stageCondition(
   given: GivenFrames,
-  options: { plan: StagePlan; stage: Stage },
+  options: { plan: StagePlan; stage: Stage; slots?: number },
 ): StageCondition {
   const { plan, stage } = options, F = plan.frames;
+  const slots = options.slots ?? 1;
+  checkInteger("slots", slots, 1, 64);
   const positions = [...given.positions];
   positions.forEach((p, i) => checkInteger(`given.positions[${i}]`, p, 0, F - 1));
   if (new Set(positions).size !== positions.length) {
@@ -129,6 +152,7 @@ export function stageCondition(
     );
   }
   checkAllFinite("given.values", given.values);
+  if (slots > 1) return stageWindows(given, positions, perFrame, { plan, stage, slots });
   const full = video<Float64Array>({ frames: F, height: perFrame }, "float64");
   const indicator = video<Float64Array>({ frames: F }, "float64");
   positions.forEach((p, i) => {
@@ -141,6 +165,34 @@ export function stageCondition(
   const frames = downToStage(full, stage.k, temporal);
   mask.forEach((m, j) => {
     if (!m) frames.data.fill(0, j * perFrame, (j + 1) * perFrame);
+  });
+  return { mask, frames };
+}
+
+/** Every given frame folded into the stage's frame rate: stage frame j's window, slot by slot. */
+function stageWindows(
+  given: GivenFrames,
+  positions: number[],
+  perFrame: number,
+  options: { plan: StagePlan; stage: Stage; slots: number },
+): StageCondition {
+  const { plan, stage, slots } = options, F = plan.frames;
+  const starts = framePositions(F, stage.k, { layout: plan.temporal.layout });
+  const mask = new Array<number>(starts.length * slots).fill(0);
+  const frames = video<Float64Array>(
+    { frames: starts.length * slots, height: perFrame },
+    "float64",
+  );
+  starts.forEach((start, j) => {
+    const end = j + 1 < starts.length ? starts[j + 1] : F;
+    for (let r = 0; r < slots && start + r < end; r++) {
+      const i = positions.indexOf(start + r);
+      if (i < 0) continue;
+      mask[j * slots + r] = 1;
+      for (let e = 0; e < perFrame; e++) {
+        frames.data[(j * slots + r) * perFrame + e] = given.values[i * perFrame + e];
+      }
+    }
   });
   return { mask, frames };
 }

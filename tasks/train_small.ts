@@ -306,6 +306,11 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
     ...modelFromFlags(v),
     classes: condition.classes,
     frameCondition: condition.givenModes.length > 0,
+    // Every stage frame reads the given frames of the full-rate window it stands for, so that no
+    // stage misses one (docs/conditioning.md §4); vanilla's single stage needs one slot.
+    ...(condition.givenModes.length > 0
+      ? { givenSlots: train.mode === "vanilla" ? 1 : 2 ** (train.stages - 1) }
+      : {}),
   };
   if (model.classes > 0) {
     train.labelDropout = numberFlag("label-dropout", v["label-dropout"], 0.1, 0, 0.99);
@@ -734,7 +739,7 @@ function printBanner(ctx: RunContext, trainer: Trainer, data: RunData): void {
       (m.frameCondition
         ? `given frames ${train.givenModes!.join(" | ")} (dropped ${
           100 * (train.givenDropout ?? 0.1)
-        } %), `
+        } %, ${m.givenSlots} slot${m.givenSlots === 1 ? "" : "s"} per stage frame), `
         : "") +
       `batch ${train.batch}, ${train.steps} steps, ${m.architecture} ` +
       `${model.params.count().toLocaleString("en")} parameters, ` +

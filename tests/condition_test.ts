@@ -254,3 +254,21 @@ Deno.test("givenValues: each sample takes its video's frames (cycling), and bad 
     /positions\[0\]/,
   );
 });
+
+Deno.test("stageCondition with slots: each stage frame holds its window's given frames; 1 slot is the grid", () => {
+  const plan = stagePlan({ schedule: rectifiedFlow(), frames: 16, stages: 3 });
+  const given = { positions: [0, 1, 2, 3], values: [1, 2, 3, 4] }; // prefix:4, one pixel per frame
+  const [k3, k2, k1] = plan.stages;
+  const coarse = stageCondition(given, { plan, stage: k3, slots: 4 });
+  assert.deepEqual(coarse.mask, [1, 1, 1, 1, ...new Array(12).fill(0)]);
+  assert.deepEqual([...coarse.frames.data].slice(0, 4), [1, 2, 3, 4]);
+  const middle = stageCondition(given, { plan, stage: k2, slots: 4 });
+  // k = 2 frames 0, 2, …: windows of two, so slots 2 and 3 stay empty.
+  assert.deepEqual(middle.mask.slice(0, 8), [1, 1, 0, 0, 1, 1, 0, 0]);
+  const full = stageCondition(given, { plan, stage: k1, slots: 4 });
+  assert.deepEqual(full.mask.filter((_, i) => i % 4 === 0).slice(0, 5), [1, 1, 1, 1, 0]);
+  assert.ok(full.mask.every((m, i) => i % 4 === 0 || m === 0));
+  // One slot: the grid only (k = 3 sees frame 0 alone).
+  assert.deepEqual(stageCondition(given, { plan, stage: k3 }).mask, [1, 0, 0, 0]);
+  assert.throws(() => stageCondition(given, { plan, stage: k3, slots: 0 }), /slots/);
+});

@@ -294,6 +294,49 @@ Deno.test("frame batches: the worker and the main thread give the same frames, b
   }
 });
 
+Deno.test("window slots: the coarsest stage sees every given frame, the model reads them, the worker agrees", async () => {
+  const slotModel = denoiserConfig({ ...tinyModel(), frameCondition: true, givenSlots: 4 });
+  const x0 = tinyData(2, 3);
+  const make = () =>
+    new Trainer(
+      { ...tinyTrain, givenModes: ["keyframes"], givenDropout: 0 },
+      createDenoiser(slotModel, createRng(1)),
+      createRng(2),
+    );
+  const trainer = make();
+  const k3 = trainer.plan.stages[0]; // frames 0 and 4, standing for 0–3 and 4–7
+  const coarse = trainer.prepare(x0, { rng: createRng(1), stage: k3 }).given!;
+  assert.deepEqual(Array.from(coarse.mask.subarray(0, 8)), [1, 0, 0, 0, 0, 0, 0, 1]);
+  assert.deepEqual(coarse.frames.subarray(0, 256), x0.subarray(0, 256)); // slot (0, 0): frame 0
+  assert.deepEqual(coarse.frames.subarray(7 * 256, 8 * 256), x0.subarray(7 * 256, 8 * 256)); // (1, 3): frame 7
+  // The network reads slot (1, 3): changing only frame 7 changes its stage-3 output.
+  const model = perturb(createDenoiser(slotModel, createRng(4)), 41);
+  const x = tf.tensor(tinyData(1, 5).subarray(0, 2 * 256), [1, 2, 16, 16, 1]);
+  const c = { t: [0.8], k: 3, positions: [0, 4] };
+  const at = async (frames: Float32Array) =>
+    await values(model.apply(x, { ...c, given: { frames, mask: coarse.mask.subarray(0, 8) } }));
+  const moved = coarse.frames.slice(0, 8 * 256);
+  moved.subarray(7 * 256, 8 * 256).fill(0.9);
+  assert.ok(maxDiff(await at(coarse.frames.slice(0, 8 * 256)), await at(moved)) > 1e-4);
+  assert.throws(
+    () =>
+      model.apply(x, { ...c, given: { frames: new Float32Array(512), mask: new Float32Array(2) } }),
+    /given frames must have 2048 values and their mask 8 \(4 slots per frame\)/,
+  );
+  const data = generateDataset(
+    datasetParams({ kind: "balls", count: 16, frames: 8, height: 16, width: 16, seed: 2 }),
+  );
+  const [a, b] = [
+    datasetBatches(make(), data, { prefetch: true }),
+    datasetBatches(make(), data, { prefetch: false }),
+  ];
+  try {
+    for (let i = 0; i < 3; i++) assert.deepEqual((await a.next()).given, (await b.next()).given);
+  } finally {
+    a.close?.();
+  }
+});
+
 Deno.test("sampling with given frames: deterministic, and guidance 1 is the conditioned model itself", async () => {
   const model = perturb(createDenoiser(frameModel, createRng(7)), 70);
   const plan = planForTraining(tinyTrain, 6);
@@ -321,9 +364,15 @@ Deno.test("train-small --condition with given frames, and sample --given-from-te
     const args = [...TINY, "--steps=2", "--out=run", "--condition=class,prefix:2,keyframes"];
     const run = await task("train_small.ts", args, dir);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /given frames prefix:2 \| keyframes \(dropped 10 %\)/);
+    assert.match(
+      run.stdout,
+      /given frames prefix:2 \| keyframes \(dropped 10 %, 2 slots per stage frame\)/,
+    );
     const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
-    assert.deepEqual([manifest.model.frameCondition, manifest.model.classes], [true, 3]);
+    assert.deepEqual(
+      [manifest.model.frameCondition, manifest.model.classes, manifest.model.givenSlots],
+      [true, 3, 2],
+    );
     assert.deepEqual(manifest.train.givenModes, ["prefix:2", "keyframes"]);
     // The run's own samples are given the held-out videos' frames, in the first mode.
     const report = await Deno.readTextFile(`${dir}/run/report.html`);

@@ -113,6 +113,8 @@ export interface BatchSpec {
   classes?: number;
   /** Whether the model reads given frames. */
   frameCondition?: boolean;
+  /** Its slots per stage frame (default 1; `stageCondition`). */
+  givenSlots?: number;
 }
 
 /**
@@ -191,9 +193,10 @@ function batchGiven(
   const modes = spec.config.givenModes ?? ["first-frame"];
   const mode = modes[rng.integer(modes.length)];
   const positions = givenPositions(mode, clean.frames);
-  const per = clean.height * clean.width * clean.channels, size = stage.frames * per;
+  const slots = spec.givenSlots ?? 1;
+  const per = clean.height * clean.width * clean.channels, size = stage.frames * slots * per;
   const frames = new Float32Array(clean.batch * size),
-    mask = new Float32Array(clean.batch * stage.frames);
+    mask = new Float32Array(clean.batch * stage.frames * slots);
   for (let b = 0; b < clean.batch; b++) {
     if (rng.uniform() < (spec.config.givenDropout ?? 0.1)) continue;
     const values = new Float32Array(positions.length * per);
@@ -203,9 +206,9 @@ function batchGiven(
         i * per,
       )
     );
-    const seen = stageCondition({ positions, values }, { plan: spec.plan, stage });
+    const seen = stageCondition({ positions, values }, { plan: spec.plan, stage, slots });
     frames.set(seen.frames.data, b * size);
-    mask.set(seen.mask, b * stage.frames);
+    mask.set(seen.mask, b * stage.frames * slots);
   }
   return { frames, mask };
 }

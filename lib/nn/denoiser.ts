@@ -81,6 +81,13 @@ export interface DenoiserConfig {
    * x_t, so the input has 2·channels + 1 channels. No frames given is all zeros.
    */
   frameCondition: boolean;
+  /**
+   * A frame-conditioned model's slots per stage frame (default 1): with 1 a stage sees the given
+   * frames on its own grid; with S > 1 every stage frame also reads the given frames of the
+   * full-rate window it stands for, S of them, as S·(channels + 1) input channels
+   * (`stageCondition`'s `slots`; train-small uses 2^{K−1}, so no stage misses a given frame).
+   */
+  givenSlots: number;
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -94,8 +101,9 @@ export interface Conditioning {
   /** A class-conditional model's label per sample, 0 … classes − 1, or `classes` for none (the
    * default for every sample). */
   labels?: ArrayLike<number>;
-  /** A frame-conditioned model's given frames at the stage's frame rate, [batch, frames, height,
-   * width, channels] (zero where not given), and their mask, [batch, frames] (default none given). */
+  /** A frame-conditioned model's given frames at the stage's frame rate, [batch, frames, slots,
+   * height, width, channels] (zero where not given), and their mask, [batch, frames, slots]
+   * (default none given). */
   given?: { frames: Float32Array; mask: Float32Array };
 }
 
@@ -148,6 +156,7 @@ export function denoiserConfig(
     temporalKernel: init.temporalKernel ?? 3,
     classes: init.classes ?? 0,
     frameCondition: init.frameCondition ?? false,
+    givenSlots: init.givenSlots ?? 1,
   };
   checkDenoiserConfig(config);
   return config;
@@ -156,6 +165,11 @@ export function denoiserConfig(
 /** Throws a RangeError naming the first field of a filled-in config that cannot build a model. */
 function checkDenoiserConfig(config: DenoiserConfig): void {
   const unet = config.architecture === "unet";
+  if (!Number.isInteger(config.givenSlots) || config.givenSlots < 1 || config.givenSlots > 16) {
+    throw new RangeError(
+      `givenSlots must be an integer from 1 to 16; got ${show(config.givenSlots)}`,
+    );
+  }
   if (!Number.isInteger(config.classes) || config.classes < 0 || config.classes > 1000) {
     throw new RangeError(`classes must be an integer from 0 to 1000; got ${show(config.classes)}`);
   }
@@ -231,11 +245,12 @@ function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [num
     if (!config.frameCondition) {
       throw new RangeError("this model reads no given frames (frameCondition false); give none");
     }
-    if (c.given.frames.length !== x.size || c.given.mask.length !== b * f) {
+    const S = config.givenSlots;
+    if (c.given.frames.length !== x.size * S || c.given.mask.length !== b * f * S) {
       throw new RangeError(
-        `given frames must have ${x.size} values and their mask ${
-          b * f
-        }; got ${c.given.frames.length} and ${c.given.mask.length}`,
+        `given frames must have ${x.size * S} values and their mask ${
+          b * f * S
+        } (${S} slots per frame); got ${c.given.frames.length} and ${c.given.mask.length}`,
       );
     }
   }
@@ -272,7 +287,8 @@ function addConditioning(p: ParamStore, config: DenoiserConfig): void {
 /** Channels the input layer reads: x_t's, plus the given frames' and their mask for a
  * frame-conditioned model. */
 function inputChannels(config: DenoiserConfig): number {
-  return config.frameCondition ? 2 * config.channels + 1 : config.channels;
+  const { channels: C, givenSlots: S } = config;
+  return config.frameCondition ? C + S * (C + 1) : C;
 }
 
 /** The input frames, [batch·frames, height, width, inputChannels]: x_t, and for a frame-conditioned
@@ -286,12 +302,17 @@ function inputFrames(
   const { height: H, width: W, channels: C } = config;
   const frames = tf.reshape(x, [n, H, W, C]) as tf.Tensor4D;
   if (!config.frameCondition) return frames;
+  const S = config.givenSlots;
+  // Slot s of a frame becomes channels s·C … s·C + C − 1 (and mask channel s).
   const given = c.given
-    ? tf.reshape(tf.tensor(c.given.frames), [n, H, W, C])
-    : tf.zerosLike(frames);
+    ? (S === 1 ? tf.reshape(tf.tensor(c.given.frames), [n, H, W, C]) : tf.reshape(
+      tf.transpose(tf.reshape(tf.tensor(c.given.frames), [n, S, H, W, C]), [0, 2, 3, 1, 4]),
+      [n, H, W, S * C],
+    ))
+    : tf.zeros([n, H, W, S * C]);
   const mask = c.given
-    ? tf.mul(tf.ones([n, H, W, 1]), tf.reshape(tf.tensor(c.given.mask), [n, 1, 1, 1]))
-    : tf.zeros([n, H, W, 1]);
+    ? tf.mul(tf.ones([n, H, W, S]), tf.reshape(tf.tensor(c.given.mask), [n, 1, 1, S]))
+    : tf.zeros([n, H, W, S]);
   return tf.concat([frames, given, mask], 3) as tf.Tensor4D;
 }
 

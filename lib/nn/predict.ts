@@ -35,7 +35,10 @@ export function modelPredict(
   const givenAt = (stage: Stage, batch: number) => {
     if (!options.given) return undefined;
     if (!seen.has(stage.index)) {
-      seen.set(stage.index, stageGiven(options.given, plan, stage, batch));
+      seen.set(
+        stage.index,
+        stageGiven(options.given, plan, stage, batch, model.config.givenSlots),
+      );
     }
     return seen.get(stage.index)!;
   };
@@ -72,6 +75,7 @@ function stageGiven(
   plan: StagePlan,
   stage: Stage,
   batch: number,
+  slots: number,
 ): { frames: Float32Array; mask: Float32Array } {
   const per = given.values.length / (batch * given.positions.length);
   if (!Number.isInteger(per)) {
@@ -79,16 +83,17 @@ function stageGiven(
       `given values must hold ${batch} videos × ${given.positions.length} frames; got ${given.values.length} values`,
     );
   }
-  const size = stage.frames * per;
-  const frames = new Float32Array(batch * size), mask = new Float32Array(batch * stage.frames);
+  const size = stage.frames * slots * per;
+  const frames = new Float32Array(batch * size),
+    mask = new Float32Array(batch * stage.frames * slots);
   const each = given.positions.length * per;
   for (let b = 0; b < batch; b++) {
     const one = stageCondition(
       { positions: given.positions, values: given.values.subarray(b * each, (b + 1) * each) },
-      { plan, stage },
+      { plan, stage, slots },
     );
     frames.set(one.frames.data, b * size);
-    mask.set(one.mask, b * stage.frames);
+    mask.set(one.mask, b * stage.frames * slots);
   }
   return { frames, mask };
 }

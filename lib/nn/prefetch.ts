@@ -41,13 +41,14 @@ export class BatchPrefetcher {
       event.preventDefault();
       this.#reject?.(new Error(`batch worker: ${event.message}`));
     };
-    const { height, width, channels, classes, frameCondition } = trainer.model.config;
+    const { height, width, channels, classes, frameCondition, givenSlots } = trainer.model.config;
     const init: PrefetchInit = {
       type: "init",
       config: trainer.config,
       size: { height, width, channels },
       classes,
       frameCondition,
+      givenSlots,
       ...(labels ? { labels } : {}),
       pixels: dataset.pixels,
       shape: dataset.shape,

@@ -30,6 +30,8 @@ export interface PrefetchInit {
   classes: number;
   /** Whether the model reads given frames. */
   frameCondition: boolean;
+  /** Its slots per stage frame. */
+  givenSlots: number;
   /** Each video's class, for a class-conditional model. */
   labels?: Uint8Array;
   /** The videos' pixels, bytes in `shape`. */
@@ -78,6 +80,7 @@ function setup(init: PrefetchInit): () => PrefetchedBatch {
     size: init.size,
     classes: init.classes,
     frameCondition: init.frameCondition,
+    givenSlots: init.givenSlots,
   };
   const dataset = { shape: init.shape, pixels: init.pixels };
   return () => {

@@ -256,7 +256,7 @@ export class Trainer {
     x0: Float32Array,
     options: { rng?: Rng; stage?: Stage; t?: number; labels?: ArrayLike<number> } = {},
   ): PreparedBatch {
-    const { height, width, channels, classes, frameCondition } = this.model.config;
+    const { height, width, channels, classes, frameCondition, givenSlots } = this.model.config;
     return prepareBatch(x0, {
       config: this.config,
       plan: this.plan,
@@ -264,6 +264,7 @@ export class Trainer {
       size: { height, width, channels },
       classes,
       frameCondition,
+      givenSlots,
     }, {
       rng: options.rng ?? this.rng,
       // A caller's generator draws the stage too, so that it leaves the trainer's untouched.
