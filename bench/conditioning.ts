@@ -99,6 +99,8 @@ interface Run {
   train: TrainConfig;
   kind: DatasetKind;
   heldOut: Dataset;
+  /** The first `count` held-out videos' true object positions, per frame. */
+  truth: { x: number; y: number }[][][];
   trainSeconds: number;
   step: number;
 }
@@ -133,6 +135,11 @@ async function openRun(dir: string): Promise<Run> {
     train,
     kind,
     heldOut,
+    truth: trackPositions(heldOut.tracks, {
+      count: heldOut.shape[0],
+      maxObjects: heldOut.params.maxObjects,
+      frames: train.frames,
+    }, count),
     trainSeconds,
     step: checkpoint.manifest.step,
   };
@@ -144,6 +151,21 @@ const shapeOf = (run: Run) => ({
   height: run.model.config.height,
   width: run.model.config.width,
 });
+
+/** `count` samples from a run with the benchmark's seed and steps, conditioned as asked. */
+function draw(
+  run: Run,
+  condition: Pick<Parameters<typeof drawSamples>[1], "label" | "guidance" | "given">,
+) {
+  return drawSamples(run.model, {
+    plan: run.plan,
+    prediction: predictionFor(run.train.form),
+    count,
+    seed,
+    keep: "none",
+    ...condition,
+  });
+}
 
 /** The classes a reader finds in each video: balls by count, digits by the classifier. */
 function readClasses(run: Run, pixels: Uint8Array, videos: number): number[][] {
@@ -176,14 +198,7 @@ async function classAccuracy(run: Run) {
     ms: number;
   }[] = [];
   for (const w of [null, ...scales]) {
-    const samples = await drawSamples(run.model, {
-      plan: run.plan,
-      prediction: predictionFor(run.train.form),
-      count,
-      seed,
-      keep: "none",
-      ...(w === null ? {} : { label: labels, guidance: w }),
-    });
+    const samples = await draw(run, w === null ? {} : { label: labels, guidance: w });
     const read = readClasses(run, samples.pixels, count);
     const right = read.map((r, i) => r.includes(labels[i]));
     const accuracy = right.filter(Boolean).length / count;
@@ -205,13 +220,7 @@ async function classAccuracy(run: Run) {
 
 /** Errors of a set of videos against the held-out videos' true positions on the free frames. */
 function errorsOf(run: Run, pixels: Uint8Array, free: number[]): PositionErrors {
-  const shape = shapeOf(run);
-  const truth = trackPositions(run.heldOut.tracks, {
-    count: run.heldOut.shape[0],
-    maxObjects: run.heldOut.params.maxObjects,
-    frames: shape.frames,
-  }, count);
-  return positionErrors(detectVideos(pixels, shape), truth, { frames: free });
+  return positionErrors(detectVideos(pixels, shapeOf(run)), run.truth, { frames: free });
 }
 
 async function givenFrameErrors(run: Run) {
@@ -224,14 +233,7 @@ async function givenFrameErrors(run: Run) {
     const positions = givenPositions(mode, F);
     const free = Array.from({ length: F }, (_, f) => f).filter((f) => !positions.includes(f));
     const values = givenValues(x0, { frames: F, frameSize: per, positions, count });
-    const samples = await drawSamples(run.model, {
-      plan: run.plan,
-      prediction: predictionFor(run.train.form),
-      count,
-      seed,
-      keep: "none",
-      given: { positions, values },
-    });
+    const samples = await draw(run, { given: { positions, values } });
     // Holding the nearest given frame still (the earlier one on a tie).
     const still = new Uint8Array(real.length);
     for (let b = 0; b < count; b++) {
@@ -257,13 +259,7 @@ async function givenFrameErrors(run: Run) {
       } px, real detected ${row.realDetected.capped.toFixed(2)} px`,
     );
   }
-  const free = await drawSamples(run.model, {
-    plan: run.plan,
-    prediction: predictionFor(run.train.form),
-    count,
-    seed,
-    keep: "none",
-  });
+  const free = await draw(run, {});
   const all = Array.from({ length: F - 1 }, (_, f) => f + 1);
   const none = errorsOf(run, free.pixels, all);
   console.log(

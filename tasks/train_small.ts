@@ -944,7 +944,8 @@ async function writeOutputs(
   const mode = modelConfig.frameCondition ? train.givenModes?.[0] : undefined;
   const given = mode === undefined ? undefined : (() => {
     const positions = givenPositions(mode, train.frames);
-    const n = data.heldOut.shape[0];
+    // Only the videos the samples take (givenValues cycles when there are fewer).
+    const n = Math.min(data.heldOut.shape[0], ctx.sampleCount);
     const x0 = toModelSpace(data.heldOut, Array.from({ length: n }, (_, i) => i));
     const frameSize = shape.height * shape.width * shape.channels;
     const values = givenValues(x0, {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { base64ToBytes, bytesToBase64 } from "../../lib/base64.ts";
 import type { Blob } from "../../lib/metrics/mod.ts";
 
 /** Where the committed reader lives. */
@@ -153,15 +154,10 @@ export function readerToJson(reader: DigitReader): string {
   const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) (all.set(p, at), at += p.length);
-  const bytes = new Uint8Array(all.buffer);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
   const file: ReaderFile = {
     format: "tpdiff-digit-reader",
     training: reader.training,
-    weights: btoa(binary),
+    weights: bytesToBase64(new Uint8Array(all.buffer)),
   };
   return JSON.stringify(file, null, 1);
 }
@@ -184,8 +180,7 @@ export async function loadDigitReader(): Promise<DigitReader> {
   if (file.format !== "tpdiff-digit-reader") {
     throw new RangeError(`${READER_PATH.pathname}: not a digit reader file`);
   }
-  const bytes = Uint8Array.from(atob(file.weights), (ch) => ch.charCodeAt(0));
-  const all = new Float32Array(bytes.buffer);
+  const all = new Float32Array(base64ToBytes(file.weights).buffer);
   const sizes = [CROP * CROP * HIDDEN, HIDDEN, HIDDEN * 10, 10];
   if (all.length !== sizes.reduce((a, b) => a + b, 0)) {
     throw new RangeError(`${READER_PATH.pathname}: ${all.length} weights; expected ${sizes}`);

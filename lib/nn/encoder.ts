@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { base64ToBytes, bytesToBase64 } from "../base64.ts";
 import * as tf from "@tensorflow/tfjs";
 import { show } from "../checks.ts";
 import { fromPixels } from "../data/generate.ts";
@@ -182,17 +183,12 @@ export function encoderToJson(encoder: VideoEncoder, training: Record<string, un
   const all = new Float32Array(offset);
   let at = 0;
   for (const c of chunks) (all.set(c, at), at += c.length);
-  const bytes = new Uint8Array(all.buffer);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
   const manifest: EncoderManifest = {
     format: "tpdiff-encoder",
     config: encoder.config,
     training,
     tensors,
-    weights: btoa(binary),
+    weights: bytesToBase64(new Uint8Array(all.buffer)),
   };
   return JSON.stringify(manifest, null, 1);
 }
@@ -212,9 +208,7 @@ export function encoderFromJson(
   if (manifest.format !== "tpdiff-encoder") {
     throw new RangeError(`not an encoder file: format ${show(manifest.format)}`);
   }
-  const binary = atob(manifest.weights);
-  const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-  const all = new Float32Array(bytes.buffer);
+  const all = new Float32Array(base64ToBytes(manifest.weights).buffer);
   const encoder = createEncoder(manifest.config, rng);
   const values = new Map<string, Float32Array>();
   for (const t of manifest.tensors) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bytesToBase64 } from "../base64.ts";
 import type { PlotlyFigure } from "./figures.ts";
 
 /** One section of a report. */
@@ -52,11 +53,7 @@ export async function loadPlotlySource(): Promise<string> {
  * @returns `data:<mime>;base64,...`
  */
 export function dataUri(bytes: Uint8Array, mime: string): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return `data:${mime};base64,${btoa(binary)}`;
+  return `data:${mime};base64,${bytesToBase64(bytes)}`;
 }
 
 function cell(v: string | number): string {
