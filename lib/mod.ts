@@ -44,3 +44,4 @@ export * from "./oracle.ts";
 export * from "./derive.ts";
 export * from "./condition.ts";
 export * from "./trajectory.ts";
+export * from "./plan_from_data.ts";

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
   DATASET_FORMAT_VERSION,
+  datasetFileName,
   datasetParams,
   decodeDataset,
   encodeDataset,
   generateDataset,
+  loadOrCreateDataset,
   readDataset,
   toModelSpace,
   toPixels,
@@ -193,6 +195,34 @@ Deno.test("writeFileAtomic() and writeDirAtomic() keep the old content when writ
     await writeDirAtomic(`${dir}/d`, (tmp) => Deno.writeTextFile(`${tmp}/x`, "new"));
     assert.equal(await Deno.readTextFile(`${dir}/d/x`), "new");
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["d", "f"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("speed multiplies the default speed range; the cache keeps each speed in its own file", async () => {
+  const base = { kind: "balls" as const, count: 4, seed: 3, frames: 8, height: 32, width: 32 };
+  const one = datasetParams(base), four = datasetParams({ ...base, speed: 4 });
+  assert.deepEqual(four.speedRange, [4 * one.speedRange[0], 4 * one.speedRange[1]]);
+  assert.equal(datasetFileName(one), "balls-8x32x32-n4-o13-s3.tpv"); // the default name is unchanged
+  assert.equal(datasetFileName(four), "balls-8x32x32-n4-o13-v4-10-s3.tpv");
+  const mnist = datasetParams({ ...base, kind: "moving-mnist", speed: 2 });
+  assert.deepEqual(mnist.speedRange, [2, 4]);
+  assertThrowsWith(
+    () => datasetParams({ ...base, speed: 0 }),
+    /speed must be a number in \(0, 64\]/,
+  );
+  // Objects 8× faster than today still stay inside the frame (several reflections per frame).
+  const fast = generateDataset(datasetParams({ ...base, speed: 8 }));
+  assert.ok(fast.tracks.every((v) => Number.isNaN(v) || (v >= 0 && v <= 32)));
+  // A cached file whose speed differs from the one asked for is reported, never replaced.
+  const dir = await Deno.makeTempDir();
+  try {
+    const made = await loadOrCreateDataset(four, dir);
+    await Deno.rename(made.path, `${dir}/${datasetFileName(one)}`);
+    const before = await Deno.readFile(`${dir}/${datasetFileName(one)}`);
+    await assert.rejects(() => loadOrCreateDataset(one, dir), /made with speedRange \[4,10\]/);
+    assert.deepEqual(await Deno.readFile(`${dir}/${datasetFileName(one)}`), before);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
