@@ -333,8 +333,14 @@ async function heldOutVideos(
     const all = await readDataset(extra.data, size);
     return selectVideos(all, splitIndices(all).heldOut);
   }
-  const { dataset: kind, seed } = extra as { dataset: DatasetKind; seed: number };
-  const { dataset: heldOut } = await loadOrCreateDataset(heldOutParams({ kind, seed, ...size }));
+  const { dataset: kind, seed, speed } = extra as {
+    dataset: DatasetKind;
+    seed: number;
+    speed?: number;
+  };
+  const { dataset: heldOut } = await loadOrCreateDataset(
+    heldOutParams({ kind, seed, ...size, ...(speed === undefined ? {} : { speed }) }),
+  );
   return heldOut;
 }
 

@@ -45,6 +45,7 @@ import {
   TRAIN_SMALL_DATA,
   type TrainConfig,
   Trainer,
+  trainingSchedule,
   trainSmallModel,
   trainSmallSteps,
 } from "../lib/nn/mod.ts";
@@ -53,11 +54,16 @@ import {
   createRng,
   DOWN_METHODS,
   formatPlan,
+  formatPlannedSchedule,
   type GivenMode,
   givenPositions,
   givenValues,
+  lostDetail,
+  PLAN_FRACTION,
+  planFromData,
   speedupBound,
   TIME_DENSITIES,
+  video,
 } from "../lib/mod.ts";
 import { show } from "../lib/checks.ts";
 import type { LossRecord } from "../lib/viz/mod.ts";
@@ -134,6 +140,22 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "the K − 1 interior stage boundaries in t, increasing, e.g. 0.333,0.8",
     default: "uniform k/K",
+  },
+  plan: {
+    type: "string",
+    help: "stage plan: uniform (K from --stages, --boundaries) | auto (K and boundaries from " +
+      "what the data's frame rates lose, docs/planning.md)",
+    default: "uniform",
+  },
+  "plan-fraction": {
+    type: "string",
+    help: "--plan auto: the largest lost-detail-to-noise ratio allowed at a stage's end",
+    default: String(PLAN_FRACTION),
+  },
+  speed: {
+    type: "string",
+    help: "procedural data: motion speed, a multiple of the default (e.g. 2, 4, 8)",
+    default: "1",
   },
   shift: {
     type: "string",
@@ -219,6 +241,9 @@ const USAGE =
   "writes checkpoint/, samples, metrics.jsonl and report.html to the output folder.";
 
 const TRAINING_FLAGS = [
+  "plan",
+  "plan-fraction",
+  "speed",
   "stage-weights",
   "shift",
   "down",
@@ -255,8 +280,12 @@ interface RunSettings {
   dataset: DatasetKind | typeof IMPORTED;
   videos: number;
   seed: number;
+  /** Procedural data: the speed multiple (default 1). */
+  speed?: number;
   /** A dataset file to train on (its absolute path) instead of a generated set. */
   data?: string;
+  /** `--plan auto`: plan K and the boundaries from the data before training, with this f. */
+  autoPlan?: { fraction: number };
 }
 
 /** What a --data file fixes: its kind, size, channels and training videos. */
@@ -333,6 +362,37 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
       intFlag("videos", v.videos, TRAIN_SMALL_DATA.videos, 8, 1_000_000),
     seed: intFlag("seed", v.seed, TRAIN_SMALL_DATA.seed, 0, 2 ** 31),
     ...(file ? { data: file.path } : {}),
+    ...speedFlag(v, file),
+    ...planFlag(v),
+  };
+}
+
+function speedFlag(v: Flags, file?: DataFile): { speed?: number } {
+  if (v.speed === undefined) return {};
+  if (file) throw new UsageError("--speed sets a procedural dataset's motion; drop it with --data");
+  return { speed: numberFlag("speed", v.speed, 1, 0.01, 64) };
+}
+
+function planFlag(v: Flags): { autoPlan?: { fraction: number } } {
+  const plan = choiceFlag("plan", v.plan, "uniform", ["uniform", "auto"] as const);
+  if (plan === "uniform") {
+    if (v["plan-fraction"] !== undefined) throw new UsageError("--plan-fraction needs --plan auto");
+    return {};
+  }
+  const clashing = ["stages", "boundaries", "stage-weights", "mode"].filter((f) =>
+    v[f] !== undefined
+  );
+  if (clashing.length > 0) {
+    throw new UsageError(
+      `--plan auto chooses the stages, their boundaries and weights; drop ${
+        clashing.map((f) => `--${f}`).join(", ")
+      }`,
+    );
+  }
+  return {
+    autoPlan: {
+      fraction: numberFlag("plan-fraction", v["plan-fraction"], PLAN_FRACTION, 1e-6, 100),
+    },
   };
 }
 
@@ -435,8 +495,8 @@ function widthsFlag(value: unknown): number[] {
 function runData(
   extra: Record<string, unknown>,
   dir: string,
-): Pick<RunSettings, "dataset" | "videos" | "seed" | "data"> {
-  const { dataset, videos, seed, data } = extra ?? {};
+): Pick<RunSettings, "dataset" | "videos" | "seed" | "data" | "speed"> {
+  const { dataset, videos, seed, data, speed } = extra ?? {};
   const fromFile = typeof data === "string";
   const ok = ((DATASET_KINDS as readonly unknown[]).includes(dataset) ||
     (fromFile && dataset === IMPORTED)) &&
@@ -455,6 +515,7 @@ function runData(
     videos: videos as number,
     seed: seed as number,
     ...(fromFile ? { data } : {}),
+    ...(typeof speed === "number" && speed > 0 ? { speed } : {}),
   };
 }
 
@@ -666,7 +727,7 @@ async function loadRunData(ctx: RunContext): Promise<RunData> {
   if (settings.data !== undefined) return await loadDataFile(ctx, settings.data);
   const { height, width } = settings.model;
   const kind = settings.dataset as DatasetKind,
-    size = { frames: settings.train.frames, height, width };
+    size = { frames: settings.train.frames, height, width, speed: settings.speed ?? 1 };
   const train = await loadOrCreateDataset(
     datasetParams({ kind, count: settings.videos, seed: settings.seed, split: "train", ...size }),
   );
@@ -876,6 +937,7 @@ function runExtra(settings: RunSettings, data: RunData): Record<string, unknown>
     dataset,
     videos,
     seed,
+    ...(settings.speed === undefined ? {} : { speed: settings.speed }),
     datasetFile: data.path,
     ...(settings.data ? { data: settings.data } : {}),
   };
@@ -884,6 +946,7 @@ function runExtra(settings: RunSettings, data: RunData): Record<string, unknown>
 /** Trains, checkpoints, samples and reports into a locked run folder. */
 async function trainRun(ctx: RunContext): Promise<number> {
   const data = await loadRunData(ctx);
+  if (ctx.settings.autoPlan && ctx.resumeFrom === undefined) planFromRunData(ctx, data);
   const rng = createRng(`train:${ctx.settings.seed}`);
   const model = createDenoiser(ctx.settings.model, rng.split());
   const trainer = new Trainer(ctx.settings.train, model, rng);
@@ -918,6 +981,44 @@ async function trainRun(ctx: RunContext): Promise<number> {
   };
   await writeOutputs(ctx, trainer, data, log, timing);
   return 0;
+}
+
+/**
+ * `--plan auto`: measures what each frame rate loses on up to 256 training videos, plans K and the
+ * boundaries (lib's planFromData), prints what each boundary trades, and sets the training config
+ * (stages, boundaries, stage weights ∝ stage length, steps split by length). The checkpoint keeps
+ * the plan, so resuming and sampling use it.
+ */
+function planFromRunData(ctx: RunContext, data: RunData): void {
+  const { train, model } = ctx.settings;
+  const n = Math.min(256, data.dataset.shape[0]);
+  const x = video(
+    {
+      batch: n,
+      frames: train.frames,
+      height: model.height,
+      width: model.width,
+      channels: model.channels,
+    },
+    toModelSpace(data.dataset, Array.from({ length: n }, (_, i) => i)),
+  );
+  const planned = planFromData({
+    schedule: trainingSchedule(train),
+    frames: train.frames,
+    lost: lostDetail(x, { ...(train.down ? { down: train.down } : {}) }),
+    fraction: ctx.settings.autoPlan!.fraction,
+    steps: Math.max(ctx.sampleSteps, 4),
+    ...(train.down ? { down: train.down } : {}),
+  });
+  console.log(formatPlannedSchedule(planned));
+  const K = planned.plan.stageCount;
+  train.stages = K;
+  train.stepSplit = "length";
+  if (K > 1) {
+    train.boundaries = planned.boundaries;
+    train.stageWeights = planned.stageWeights;
+  }
+  if (model.frameCondition) model.givenSlots = 2 ** (K - 1);
 }
 
 /** Samples with the EMA weights and the staged sampler, then writes the files and the summary. */
@@ -1006,6 +1107,7 @@ async function writeOutputs(
       dataset: settings.dataset,
       videos: settings.videos,
       seed: settings.seed,
+      ...(settings.speed === undefined ? {} : { speed: settings.speed }),
       sampleSteps: ctx.sampleSteps,
     },
     timings: reportTimings(summary, data),

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { datasetFileName, datasetParams, encodeDataset, generateDataset } from "../lib/data/mod.ts";
+import {
+  datasetFileName,
+  datasetParams,
+  encodeDataset,
+  generateDataset,
+  loadOrCreateDataset,
+  toModelSpace,
+} from "../lib/data/mod.ts";
+import { lostDetail, planFromData, rectifiedFlow, video } from "../lib/mod.ts";
+import { planForTraining } from "../lib/nn/mod.ts";
 import { checkInChromium } from "../lib/viz/mod.ts";
 import { task, TINY } from "./task_helpers.ts";
 
@@ -180,6 +189,59 @@ Deno.test("train-small also runs vanilla, without alignment, with DDIM and weigh
   }
 });
 
+Deno.test("train-small --plan auto plans K and the boundaries from its data, keeps them on resume", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = [...TINY.filter((a) => !a.startsWith("--stages")), "--plan=auto", "--speed=4"];
+    const r = await task("train_small.ts", [...args, "--steps=2", "--out=run"], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /data-planned schedule: K = \d/);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
+    assert.equal(manifest.extra.speed, 4);
+    // The same plan from lib, on the same training videos (all 16 of them).
+    const params = datasetParams({
+      kind: "balls",
+      count: 16,
+      frames: 8,
+      height: 16,
+      width: 16,
+      seed: 0,
+      split: "train",
+      speed: 4,
+    });
+    const { dataset, created } = await loadOrCreateDataset(params, `${dir}/data/generated`);
+    assert.equal(created, false); // train-small wrote it, under its speed's own name
+    const x = video(
+      { batch: 16, frames: 8, height: 16, width: 16 },
+      toModelSpace(dataset, Array.from({ length: 16 }, (_, i) => i)),
+    );
+    const planned = planFromData({
+      schedule: rectifiedFlow(),
+      frames: 8,
+      lost: lostDetail(x),
+      steps: 4,
+    });
+    assert.equal(manifest.train.stages, planned.plan.stageCount);
+    assert.equal(manifest.train.stepSplit, "length");
+    if (planned.plan.stageCount > 1) {
+      assert.deepEqual(manifest.train.boundaries, planned.boundaries);
+      assert.deepEqual(manifest.train.stageWeights, planned.stageWeights);
+    }
+    const plan = planForTraining(manifest.train, 4);
+    assert.deepEqual(plan.stages.map((s) => s.steps), planned.plan.stages.map((s) => s.steps));
+    // Resuming keeps the plan (and refuses to re-plan); sampling uses it.
+    const resumed = await task("train_small.ts", ["--resume=run", "--steps=3"], dir);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const after = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
+    assert.deepEqual(after.train.boundaries, manifest.train.boundaries);
+    const again = await task("train_small.ts", ["--resume=run", "--plan=auto"], dir);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /--resume continues with the checkpoint's settings; drop --plan/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("bad input: one clear line, exit code 2, nothing written", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -215,6 +277,14 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
         /--boundaries must be 2 increasing numbers in \(0, 1\), comma-separated, for 3 stages; got "0.8,0.5"/,
       ],
       ["train_small.ts", ["--shift=0"], /--shift must be a number in \[0\.1, 10\]; got "0"/],
+      [
+        "train_small.ts",
+        ["--plan=auto", "--stages=3"],
+        /--plan auto chooses the stages, their boundaries and weights; drop --stages/,
+      ],
+      ["train_small.ts", ["--plan=best"], /--plan must be one of uniform, auto; got "best"/],
+      ["train_small.ts", ["--plan-fraction=0.2"], /--plan-fraction needs --plan auto/],
+      ["train_small.ts", ["--speed=0"], /--speed must be a number in \[0\.01, 64\]; got "0"/],
       ["train_small.ts", ["--down=median"], /--down must be one of stride, average; got "median"/],
       [
         "train_small.ts",

@@ -79,9 +79,14 @@ const SHAPE = {
  *
  * @param videos real reference videos
  * @param sampleCount the sample-set size (for the real-data floor)
+ * @param options `speed`: the real videos' motion speed, a multiple of the default (default 1)
  * @returns the reference
  */
-export async function loadReference(videos: number, sampleCount: number): Promise<Reference> {
+export async function loadReference(
+  videos: number,
+  sampleCount: number,
+  options: { speed?: number } = {},
+): Promise<Reference> {
   let text: string;
   try {
     text = await Deno.readTextFile(ENCODER_PATH);
@@ -91,7 +96,7 @@ export async function loadReference(videos: number, sampleCount: number): Promis
     );
   }
   const { encoder, manifest } = encoderFromJson(text, createRng(0));
-  const common = { kind: TRAIN_SMALL_DATA.kind, ...SHAPE };
+  const common = { kind: TRAIN_SMALL_DATA.kind, ...SHAPE, speed: options.speed ?? 1 };
   const { dataset: real } = await loadOrCreateDataset(
     datasetParams({ ...common, count: videos, seed: 2_000_003 }),
   );

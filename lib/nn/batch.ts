@@ -8,7 +8,7 @@
 import { show } from "../checks.ts";
 import { alignNoise } from "../align.ts";
 import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../schedule.ts";
-import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
+import { splitSteps, type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
 import {
   type PredictionKind,
   sampleStage,
@@ -32,21 +32,35 @@ import type { DiffusionForm, TrainConfig } from "./trainer.ts";
 export function planForTraining(
   config: Pick<
     TrainConfig,
-    "mode" | "form" | "stages" | "frames" | "boundaries" | "down" | "shift"
+    "mode" | "form" | "stages" | "frames" | "boundaries" | "down" | "shift" | "stepSplit"
   >,
   steps: number | number[] = 30,
 ): StagePlan {
   const vanilla = config.mode === "vanilla";
-  return stagePlan({
-    schedule: config.shift === undefined || config.shift === 1
-      ? scheduleFor(config.form)
-      : shiftSchedule(scheduleFor(config.form), config.shift),
-    frames: config.frames,
-    stages: vanilla ? 1 : config.stages,
-    steps,
-    ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
-    ...(config.down === undefined ? {} : { down: config.down }),
-  });
+  const make = (stepsOf: number | number[]) =>
+    stagePlan({
+      schedule: trainingSchedule(config),
+      frames: config.frames,
+      stages: vanilla ? 1 : config.stages,
+      steps: stepsOf,
+      ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
+      ...(config.down === undefined ? {} : { down: config.down }),
+    });
+  const plan = make(steps);
+  if (vanilla || config.stepSplit !== "length" || typeof steps !== "number") return plan;
+  return make(splitSteps(steps, plan.stages.map((s) => s.start - s.end)));
+}
+
+/**
+ * The noise schedule a training config uses: its form's, shifted by `shift` when set.
+ *
+ * @param config the form and the shift
+ * @returns the schedule
+ */
+export function trainingSchedule(config: Pick<TrainConfig, "form" | "shift">): Schedule {
+  return config.shift === undefined || config.shift === 1
+    ? scheduleFor(config.form)
+    : shiftSchedule(scheduleFor(config.form), config.shift);
 }
 
 /**

@@ -405,6 +405,11 @@ function validateTrain(t: TrainConfig, field: FieldCheck): void {
     t.timeDensity === undefined || TIME_DENSITIES.includes(t.timeDensity),
     `absent or one of ${TIME_DENSITIES.join(", ")}`,
   );
+  field(
+    "train.stepSplit",
+    t.stepSplit === undefined || t.stepSplit === "even" || t.stepSplit === "length",
+    'absent, "even" or "length"',
+  );
   validateStageTimes(t, field);
 }
 

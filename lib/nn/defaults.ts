@@ -60,7 +60,14 @@ export const TRAIN_SMALL_DATA = {
  * @returns the held-out set's parameters
  */
 export function heldOutParams(
-  run: { kind: DatasetKind; seed: number; frames: number; height: number; width: number },
+  run: {
+    kind: DatasetKind;
+    seed: number;
+    frames: number;
+    height: number;
+    width: number;
+    speed?: number;
+  },
 ): DatasetParams {
   const { kind, seed, ...size } = run;
   return datasetParams({

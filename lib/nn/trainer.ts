@@ -54,6 +54,7 @@ export {
   prepareBatch,
   type PreparedBatch,
   scheduleFor,
+  trainingSchedule,
 } from "./batch.ts";
 
 /** Training hyper-parameters (stored in checkpoints). */
@@ -86,6 +87,11 @@ export interface TrainConfig {
   timeDensity?: TimeDensity;
   /** The K − 1 interior nominal stage boundaries τ₁ < … < τ_{K−1} (default uniform k/K). */
   boundaries?: number[];
+  /**
+   * How a total of sampling steps is split over the stages: `"even"` (default) or `"length"`, in
+   * proportion to each stage's interval s_k − e_k (data-planned schedules, `planFromData`).
+   */
+  stepSplit?: "even" | "length";
   /** The temporal Down: `"stride"` keeps every other frame (default), `"average"` averages pairs. */
   down?: DownMethod;
   /** SD3's timestep shift s of the schedule (`shiftSchedule`; default 1, none). */

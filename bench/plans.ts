@@ -1,0 +1,216 @@
+/**
+ * Where does the pyramid break, and does a data-planned schedule avoid it?
+ * `deno task bench:plans --run DIR [--run DIR …] [--count 64] [--seed 0] [--steps 30] [--out FILE]`
+ *
+ * Give it train-small runs on balls at several `--speed`s: for each speed a uniform pyramid
+ * (K = 3), a data-planned one (`--plan auto`) and vanilla diffusion, trained for the same
+ * wall-clock. For every run it draws `count` samples with the run's own plan and reports, against
+ * real held-out videos of the same speed detected the same way:
+ *
+ * - motion quality: objects per frame, count stability, median constant-velocity residual,
+ *   object permanence and the share of samples with an object vanishing or appearing (objects
+ *   linked within max(6, 3 + 2.5·speed) px, the fastest ball's step plus 3 px);
+ * - the Fréchet distance on the committed encoder's features against 1024 real videos of that
+ *   speed (the encoder was trained on speed 1; a second set of 64 real videos gives the floor);
+ * - the sampling wall-clock of the `count` samples, its speed-up against the vanilla run of the
+ *   same speed (same network, one process, one after the other), and the plan's bound
+ *   1 / costFraction.
+ *
+ * Prints a Markdown table per speed and writes every number as JSON with `--out`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type Dataset, loadOrCreateDataset, writeFileAtomic } from "../lib/data/mod.ts";
+import { detectVideos, type MotionStats, motionStats } from "../lib/metrics/mod.ts";
+import {
+  createDenoiser,
+  type Denoiser,
+  drawSamples,
+  heldOutParams,
+  initBackend,
+  loadWeights,
+  planForTraining,
+  predictionFor,
+  readCheckpoint,
+  type TrainConfig,
+} from "../lib/nn/mod.ts";
+import { costFraction, createRng, densityCost, type StagePlan } from "../lib/mod.ts";
+import { loadReference, measureQuality } from "./suite/quality.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    run: { type: "string", multiple: true },
+    count: { type: "string", default: "64" },
+    seed: { type: "string", default: "0" },
+    steps: { type: "string", default: "30" },
+    out: { type: "string" },
+  },
+  strict: true,
+});
+const runs = values.run ?? [];
+if (runs.length === 0) throw new Error("give at least one --run DIR (a train-small run on balls)");
+const count = Number(values.count), seed = Number(values.seed), steps = Number(values.steps);
+if (!Number.isInteger(count) || count < 2 || count > 64) {
+  throw new RangeError(`--count must be an integer in [2, 64] (the held-out set); got ${count}`);
+}
+if (!Number.isInteger(steps) || steps < 4) {
+  throw new RangeError(`--steps must be an integer ≥ 4; got ${values.steps}`);
+}
+
+const backend = await initBackend();
+console.log(`bench:plans on ${backend.description}, ${count} samples per run, seed ${seed}`);
+
+/** One run: its model, plan, speed and training record. */
+interface Run {
+  dir: string;
+  kind: "uniform" | "planned" | "vanilla";
+  speed: number;
+  model: Denoiser;
+  plan: StagePlan;
+  train: TrainConfig;
+  heldOut: Dataset;
+  step: number;
+  trainSeconds: number;
+}
+
+async function openRun(dir: string): Promise<Run> {
+  const checkpoint = await readCheckpoint(dir);
+  const { train, model: config, extra } = checkpoint.manifest;
+  const { dataset, seed: dataSeed, speed } = extra as {
+    dataset?: string;
+    seed?: number;
+    speed?: number;
+  };
+  if (dataset !== "balls") throw new Error(`${dir}: bench:plans measures runs on balls`);
+  const model = createDenoiser(config, createRng(0));
+  loadWeights(model, checkpoint, "ema");
+  const { dataset: heldOut } = await loadOrCreateDataset(
+    heldOutParams({
+      kind: "balls",
+      seed: dataSeed ?? 0,
+      frames: train.frames,
+      height: config.height,
+      width: config.width,
+      speed: speed ?? 1,
+    }),
+  );
+  let trainSeconds = NaN;
+  try {
+    trainSeconds = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).trainSeconds;
+  } catch { /* a run without a summary: time unknown */ }
+  return {
+    dir,
+    kind: train.mode === "vanilla"
+      ? "vanilla"
+      : train.stepSplit === "length"
+      ? "planned"
+      : "uniform",
+    speed: speed ?? 1,
+    model,
+    plan: planForTraining(train, steps),
+    train,
+    heldOut,
+    step: checkpoint.manifest.step,
+    trainSeconds,
+  };
+}
+
+/** Motion of detected videos, linked within the fastest ball's step plus 3 px. */
+function motion(pixels: Uint8Array, videos: number, run: Run): MotionStats {
+  const [, F, H, W] = run.heldOut.shape;
+  return motionStats(detectVideos(pixels, { videos, frames: F, height: H, width: W }), {
+    size: { width: W, height: H },
+    maxJump: Math.max(6, 3 + run.heldOut.params.speedRange[1]),
+  });
+}
+
+const opened = [];
+for (const dir of runs) opened.push(await openRun(dir));
+const speeds = [...new Set(opened.map((r) => r.speed))].sort((a, b) => a - b);
+const results: Record<string, unknown>[] = [];
+for (const speed of speeds) {
+  const group = opened.filter((r) => r.speed === speed);
+  const reference = await loadReference(1024, count, { speed });
+  const real = motion(group[0].heldOut.pixels, count, group[0]);
+  console.log(`\n### speed ${speed}×\n`);
+  console.log(
+    "| run | steps | train s | plan (boundaries) | objects/frame | count stability | residual px | permanence | broken | FD | sampling s | speed-up (bound) |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  const rows = [];
+  for (const run of group) {
+    // A warm-up draw keeps one-time kernel set-up out of the timed one.
+    await drawSamples(run.model, {
+      plan: run.plan,
+      prediction: predictionFor(run.train.form),
+      count: 1,
+      seed,
+      keep: "none",
+    });
+    const samples = await drawSamples(run.model, {
+      plan: run.plan,
+      prediction: predictionFor(run.train.form),
+      count,
+      seed,
+      keep: "none",
+    });
+    const m = motion(samples.pixels, count, run);
+    const fd = run.train.frames === 16 && run.model.config.height === 32
+      ? measureQuality(samples.pixels, count, reference).fd
+      : NaN;
+    rows.push({ run, m, fd, ms: samples.ms });
+  }
+  const vanillaMs = rows.find((r) => r.run.kind === "vanilla")?.ms ?? NaN;
+  for (const { run, m, fd, ms } of rows) {
+    const boundaries = run.plan.stages.slice(0, -1).map((s) => s.end.toFixed(2)).reverse();
+    const bound = 1 / costFraction(run.plan);
+    const cells = [
+      run.kind,
+      run.step,
+      run.trainSeconds.toFixed(0),
+      `K = ${run.plan.stageCount}${boundaries.length ? ` (${boundaries.join(", ")})` : ""}`,
+      m.objectsPerFrame.toFixed(2),
+      m.countStability.toFixed(2),
+      m.residualMedian.toFixed(2),
+      m.permanence.toFixed(3),
+      `${Math.round(m.brokenVideos * m.videos)}/${m.videos}`,
+      fd.toFixed(2),
+      (ms / 1000).toFixed(1),
+      `${(vanillaMs / ms).toFixed(2)} (${bound.toFixed(2)})`,
+    ];
+    console.log(`| ${cells.join(" | ")} |`);
+    results.push({
+      speed,
+      run: run.dir,
+      kind: run.kind,
+      steps: run.step,
+      trainSeconds: run.trainSeconds,
+      stages: run.plan.stageCount,
+      boundaries: run.plan.stages.slice(0, -1).map((s) => s.end).reverse(),
+      speedupBound: bound,
+      densityCost: densityCost(run.plan),
+      samplingMs: ms,
+      speedup: vanillaMs / ms,
+      fd,
+      motion: m,
+    });
+  }
+  console.log(
+    `| real, detected | | | | ${real.objectsPerFrame.toFixed(2)} | ${
+      real.countStability.toFixed(2)
+    } | ${real.residualMedian.toFixed(2)} | ${real.permanence.toFixed(3)} | ${
+      Math.round(real.brokenVideos * real.videos)
+    }/${real.videos} | ${reference.floor.fd.toFixed(2)} | | |`,
+  );
+  results.push({ speed, kind: "real", motion: real, fd: reference.floor.fd });
+}
+
+if (values.out) {
+  await writeFileAtomic(
+    values.out,
+    JSON.stringify({ backend: backend.description, count, seed, steps, results }, null, 1) + "\n",
+  );
+  console.log(`\nwrote ${values.out}`);
+}
