@@ -110,7 +110,11 @@ async function openRun(dir: string): Promise<Run> {
   const { train, model: config, extra } = checkpoint.manifest;
   const model = createDenoiser(config, createRng(0));
   loadWeights(model, checkpoint, "ema");
-  const { dataset: kind, seed: dataSeed } = extra as { dataset?: DatasetKind; seed?: number };
+  const { dataset: kind, seed: dataSeed, speed } = extra as {
+    dataset?: DatasetKind;
+    seed?: number;
+    speed?: number;
+  };
   if (kind === undefined) throw new Error(`${dir}: a run on a procedural dataset is needed`);
   const { dataset: heldOut } = await loadOrCreateDataset(
     heldOutParams({
@@ -119,6 +123,7 @@ async function openRun(dir: string): Promise<Run> {
       frames: train.frames,
       height: config.height,
       width: config.width,
+      speed: speed ?? 1,
     }),
   );
   let trainSeconds = NaN;

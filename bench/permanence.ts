@@ -83,7 +83,9 @@ if (values.vanilla) {
 }
 const F = train.frames, H = modelConfig.height, W = modelConfig.width;
 const size = { width: W, height: H };
-const extra = checkpoint.manifest.extra as { seed?: number; dataset?: DatasetKind } | undefined;
+const extra = checkpoint.manifest.extra as
+  | { seed?: number; dataset?: DatasetKind; speed?: number }
+  | undefined;
 const { dataset: heldOut } = await loadOrCreateDataset(
   heldOutParams({
     kind: extra?.dataset ?? "balls",
@@ -91,6 +93,7 @@ const { dataset: heldOut } = await loadOrCreateDataset(
     frames: F,
     height: H,
     width: W,
+    speed: extra?.speed ?? 1,
   }),
 );
 /** The 64 held-out videos in model space, read once. */
