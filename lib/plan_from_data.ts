@@ -371,7 +371,9 @@ export function formatPlannedSchedule(planned: PlannedSchedule): string {
   ];
   for (const t of trades) {
     lines.push(
-      `  stage ${t.k} (every ${t.stride}${t.stride === 2 ? "nd" : "th"} frame) loses E = ${t.energy.toExponential(2)} per ` +
+      `  stage ${t.k} (every ${t.stride}${t.stride === 2 ? "nd" : "th"} frame) loses E = ${
+        t.energy.toExponential(2)
+      } per ` +
         `element; it may end at t ≥ ${t.earliest.toFixed(3)}, ends at ${t.end.toFixed(3)} ` +
         `(lost/noise ${t.lostOverNoise.toFixed(3)})`,
     );

@@ -434,6 +434,41 @@ const SUGGESTIONS: Suggestion[] = [
       assert.ok(Math.abs(eight.mean[7] + 1) > 5 && Math.abs(eight.mean[0] - 1.5) > 2, \`\${eight.mean}\`);
       assert.ok(eight.mean[1] > exact.mean[1] + 0.3, \`\${eight.mean[1]} against \${exact.mean[1]}\`);`,
   },
+  // ---- 09 · When the pyramid breaks
+  {
+    notebook: "09",
+    bullet: "Set `FRACTION = 0.3`",
+    edits: [[
+      "const SPEEDS = [1, 2, 4, 8], FRACTION = 0.1, MEASURED = 256;",
+      "const SPEEDS = [1, 2, 4, 8], FRACTION = 0.3, MEASURED = 256;",
+    ]],
+    lastCell: 11,
+    check: `
+      for (const p of planned) {
+        const strict = planFromData({ schedule, frames: 16, lost: p.lost, fraction: 0.1 });
+        assert.equal(p.planned.plan.stageCount, strict.plan.stageCount, p.name);
+        p.planned.boundaries.forEach((b, i) => assert.ok(b < strict.boundaries[i] - 0.1, \`\${p.name}: \${b}\`));
+        const slow = p.kind === "moving-mnist" || p.speed <= 2;
+        assert.equal(densityCost(p.planned.plan) < densityCost(uniform), slow, p.name);
+      }`,
+  },
+  {
+    notebook: "09",
+    bullet: "Set `SPEEDS = [1, 8, 16]`",
+    edits: [[
+      "const SPEEDS = [1, 2, 4, 8], FRACTION = 0.1, MEASURED = 256;",
+      "const SPEEDS = [1, 8, 16], FRACTION = 0.1, MEASURED = 256;",
+    ]],
+    lastCell: 11,
+    check: `
+      const at = (speed: number) => planned.find((p) => p.kind === "balls" && p.speed === speed)!;
+      at(16).lost.slice(0, 3).forEach((l, i) => {
+        const e8 = at(8).lost[i].energy;
+        assert.ok(Math.abs(l.energy - e8) < 0.05 * e8, \`level \${i + 1}: \${l.energy} against \${e8}\`);
+      });
+      at(16).planned.boundaries.forEach((b, i) => assert.ok(Math.abs(b - at(8).planned.boundaries[i]) < 0.01));
+      assert.ok(at(1).planned.boundaries[0] < at(8).planned.boundaries[0] - 0.1);`,
+  },
 ];
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
