@@ -25,14 +25,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  type Dataset,
-  datasetClasses,
-  type DatasetKind,
-  loadOrCreateDataset,
-  toModelSpace,
-  writeFileAtomic,
-} from "../lib/data/mod.ts";
+import { datasetClasses, toModelSpace, writeFileAtomic } from "../lib/data/mod.ts";
 import {
   detectVideos,
   modalObjectCount,
@@ -40,27 +33,11 @@ import {
   positionErrors,
   trackPositions,
 } from "../lib/metrics/mod.ts";
-import {
-  createDenoiser,
-  type Denoiser,
-  drawSamples,
-  heldOutParams,
-  initBackend,
-  loadWeights,
-  planForTraining,
-  predictionFor,
-  readCheckpoint,
-  type TrainConfig,
-} from "../lib/nn/mod.ts";
-import {
-  createRng,
-  type GivenMode,
-  givenPositions,
-  givenValues,
-  type StagePlan,
-} from "../lib/mod.ts";
+import { drawSamples, initBackend, predictionFor } from "../lib/nn/mod.ts";
+import { type GivenMode, givenPositions, givenValues } from "../lib/mod.ts";
 import { loadReference, measureQuality, type Reference } from "./suite/quality.ts";
 import { type DigitReader, loadDigitReader, readDigits } from "./classifier/reader.ts";
+import { openTrainedRun, type TrainedRun } from "./suite/runs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -90,63 +67,25 @@ console.log(`bench:conditioning on ${backend.description}, ${count} samples per 
 let reference: Reference | undefined;
 let reader: DigitReader | undefined;
 
-/** One run: its model, plan, held-out set and training time. */
-interface Run {
-  dir: string;
+/** One run, with the first `count` held-out videos' true object positions per frame. */
+interface Run extends TrainedRun {
   label: string;
-  model: Denoiser;
-  plan: StagePlan;
-  train: TrainConfig;
-  kind: DatasetKind;
-  heldOut: Dataset;
-  /** The first `count` held-out videos' true object positions, per frame. */
   truth: { x: number; y: number }[][][];
-  trainSeconds: number;
-  step: number;
 }
 
 async function openRun(dir: string): Promise<Run> {
-  const checkpoint = await readCheckpoint(dir);
-  const { train, model: config, extra } = checkpoint.manifest;
-  const model = createDenoiser(config, createRng(0));
-  loadWeights(model, checkpoint, "ema");
-  const { dataset: kind, seed: dataSeed, speed } = extra as {
-    dataset?: DatasetKind;
-    seed?: number;
-    speed?: number;
-  };
-  if (kind === undefined) throw new Error(`${dir}: a run on a procedural dataset is needed`);
-  const { dataset: heldOut } = await loadOrCreateDataset(
-    heldOutParams({
-      kind,
-      seed: dataSeed ?? 0,
-      frames: train.frames,
-      height: config.height,
-      width: config.width,
-      speed: speed ?? 1,
-    }),
-  );
-  let trainSeconds = NaN;
-  try {
-    trainSeconds = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).trainSeconds;
-  } catch { /* a run without a summary (still training): time unknown */ }
+  const run = await openTrainedRun(dir, steps);
+  const { train, heldOut } = run;
   return {
-    dir,
+    ...run,
     label: `${
       train.mode === "vanilla" ? "vanilla" : `pyramid K=${train.stages}`
-    }, ${checkpoint.manifest.step} steps`,
-    model,
-    plan: planForTraining(train, steps),
-    train,
-    kind,
-    heldOut,
+    }, ${run.step} steps`,
     truth: trackPositions(heldOut.tracks, {
       count: heldOut.shape[0],
       maxObjects: heldOut.params.maxObjects,
       frames: train.frames,
     }, count),
-    trainSeconds,
-    step: checkpoint.manifest.step,
   };
 }
 
@@ -176,23 +115,23 @@ function draw(
 function readClasses(run: Run, pixels: Uint8Array, videos: number): number[][] {
   const shape = { ...shapeOf(run), videos };
   const found = detectVideos(pixels, shape);
-  if (run.kind === "balls") {
+  if (run.dataset === "balls") {
     return found.map((v) => [modalObjectCount(v) - run.heldOut.params.minObjects]);
   }
-  if (run.kind === "moving-mnist" && reader) {
+  if (run.dataset === "moving-mnist" && reader) {
     return readDigits(reader, pixels, found, { ...shape, digitSize: run.heldOut.params.digitSize });
   }
-  throw new Error(`${run.dir}: no class reader for ${run.kind}`);
+  throw new Error(`${run.dir}: no class reader for ${run.dataset}`);
 }
 
 async function classAccuracy(run: Run) {
   const classes = run.model.config.classes;
-  if (run.kind === "moving-mnist") reader ??= await loadDigitReader();
+  if (run.dataset === "moving-mnist") reader ??= await loadDigitReader();
   const labels = Array.from({ length: count }, (_, i) => i % classes);
   const real = datasetClasses(run.heldOut).labels;
   const realRead = readClasses(run, run.heldOut.pixels, count);
   const realAccuracy = realRead.filter((r, i) => r.includes(real[i])).length / count;
-  const balls16 = run.kind === "balls" && run.train.frames === 16 &&
+  const balls16 = run.dataset === "balls" && run.train.frames === 16 &&
     run.model.config.height === 32;
   if (balls16) reference ??= await loadReference(1024, count);
   const rows: {
@@ -278,13 +217,13 @@ async function givenFrameErrors(run: Run) {
 const results = [];
 for (const dir of runs) {
   const run = await openRun(dir);
-  console.log(`${dir}: ${run.label}, ${run.kind}, trained ${run.trainSeconds.toFixed(0)} s`);
+  console.log(`${dir}: ${run.label}, ${run.dataset}, trained ${run.trainSeconds.toFixed(0)} s`);
   const result: Record<string, unknown> = {
     run: dir,
     label: run.label,
     mode: run.train.mode,
     stages: run.train.stages,
-    dataset: run.kind,
+    dataset: run.dataset,
     step: run.step,
     trainSeconds: run.trainSeconds,
   };

@@ -17,17 +17,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  type DatasetKind,
-  loadOrCreateDataset,
-  toModelSpace,
-  toPixels,
-  writeFileAtomic,
-} from "../lib/data/mod.ts";
+import { toModelSpace, toPixels, writeFileAtomic } from "../lib/data/mod.ts";
 import { detectVideos, motionStats, permanenceBreaks } from "../lib/metrics/mod.ts";
 import {
   createDenoiser,
-  heldOutParams,
   initBackend,
   loadWeights,
   modelPredict,
@@ -54,6 +47,7 @@ import {
   videoLike,
 } from "../lib/mod.ts";
 import { encodePng, frameStrip } from "../lib/viz/mod.ts";
+import { runHeldOut } from "./suite/runs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -83,19 +77,7 @@ if (values.vanilla) {
 }
 const F = train.frames, H = modelConfig.height, W = modelConfig.width;
 const size = { width: W, height: H };
-const extra = checkpoint.manifest.extra as
-  | { seed?: number; dataset?: DatasetKind; speed?: number }
-  | undefined;
-const { dataset: heldOut } = await loadOrCreateDataset(
-  heldOutParams({
-    kind: extra?.dataset ?? "balls",
-    seed: extra?.seed ?? 0,
-    frames: F,
-    height: H,
-    width: W,
-    speed: extra?.speed ?? 1,
-  }),
-);
+const heldOut = await runHeldOut(checkpoint.manifest, { defaultKind: "balls" });
 /** The 64 held-out videos in model space, read once. */
 const realVideos = video(
   { batch: 64, frames: F, height: H, width: W, channels: 1 },

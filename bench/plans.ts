@@ -22,22 +22,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Dataset, loadOrCreateDataset, writeFileAtomic } from "../lib/data/mod.ts";
+import { writeFileAtomic } from "../lib/data/mod.ts";
 import { detectVideos, type MotionStats, motionStats } from "../lib/metrics/mod.ts";
-import {
-  createDenoiser,
-  type Denoiser,
-  drawSamples,
-  heldOutParams,
-  initBackend,
-  loadWeights,
-  planForTraining,
-  predictionFor,
-  readCheckpoint,
-  type TrainConfig,
-} from "../lib/nn/mod.ts";
-import { costFraction, createRng, densityCost, type StagePlan } from "../lib/mod.ts";
+import { drawSamples, initBackend, predictionFor } from "../lib/nn/mod.ts";
+import { costFraction, densityCost, planBoundaries } from "../lib/mod.ts";
 import { loadReference, measureQuality } from "./suite/quality.ts";
+import { openTrainedRun, type TrainedRun } from "./suite/runs.ts";
+import { median } from "./suite/util.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -66,62 +57,22 @@ const TIME_COUNT = 16, TIME_ROUNDS = 3;
 const backend = await initBackend();
 console.log(`bench:plans on ${backend.description}, ${count} samples per run, seed ${seed}`);
 
-/** One run: its model, plan, speed and training record. */
-interface Run {
-  dir: string;
-  dataset: "balls" | "moving-mnist";
+/** One run, and which of the three plans it trained with. */
+interface Run extends TrainedRun {
   kind: "uniform" | "planned" | "vanilla";
-  speed: number;
-  model: Denoiser;
-  plan: StagePlan;
-  train: TrainConfig;
-  heldOut: Dataset;
-  step: number;
-  trainSeconds: number;
 }
 
 async function openRun(dir: string): Promise<Run> {
-  const checkpoint = await readCheckpoint(dir);
-  const { train, model: config, extra } = checkpoint.manifest;
-  const { dataset, seed: dataSeed, speed } = extra as {
-    dataset?: string;
-    seed?: number;
-    speed?: number;
-  };
-  if (dataset !== "balls" && dataset !== "moving-mnist") {
-    throw new Error(`${dir}: bench:plans measures runs on balls or moving-mnist; got ${dataset}`);
+  const run = await openTrainedRun(dir, steps);
+  if (run.dataset !== "balls" && run.dataset !== "moving-mnist") {
+    throw new Error(
+      `${dir}: bench:plans measures runs on balls or moving-mnist; got ${run.dataset}`,
+    );
   }
-  const model = createDenoiser(config, createRng(0));
-  loadWeights(model, checkpoint, "ema");
-  const { dataset: heldOut } = await loadOrCreateDataset(
-    heldOutParams({
-      kind: dataset,
-      seed: dataSeed ?? 0,
-      frames: train.frames,
-      height: config.height,
-      width: config.width,
-      speed: speed ?? 1,
-    }),
-  );
-  let trainSeconds = NaN;
-  try {
-    trainSeconds = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).trainSeconds;
-  } catch { /* a run without a summary: time unknown */ }
+  const { mode, stepSplit } = run.train;
   return {
-    dir,
-    dataset,
-    kind: train.mode === "vanilla"
-      ? "vanilla"
-      : train.stepSplit === "length"
-      ? "planned"
-      : "uniform",
-    speed: speed ?? 1,
-    model,
-    plan: planForTraining(train, steps),
-    train,
-    heldOut,
-    step: checkpoint.manifest.step,
-    trainSeconds,
+    ...run,
+    kind: mode === "vanilla" ? "vanilla" : stepSplit === "length" ? "planned" : "uniform",
   };
 }
 
@@ -181,10 +132,10 @@ for (const group of groups) {
       if (round >= 0) times[i].push(ms);
     }
   }
-  rows.forEach((row, i) => (row.ms = times[i].sort((a, b) => a - b)[TIME_ROUNDS >> 1]));
+  rows.forEach((row, i) => (row.ms = median(times[i])));
   const vanillaMs = rows.find((r) => r.run.kind === "vanilla")?.ms ?? NaN;
   for (const { run, m, fd, ms } of rows) {
-    const boundaries = run.plan.stages.slice(0, -1).map((s) => s.end.toFixed(2)).reverse();
+    const boundaries = planBoundaries(run.plan).map((b) => b.toFixed(2));
     const bound = 1 / costFraction(run.plan);
     const cells = [
       run.kind,
@@ -209,7 +160,7 @@ for (const group of groups) {
       steps: run.step,
       trainSeconds: run.trainSeconds,
       stages: run.plan.stageCount,
-      boundaries: run.plan.stages.slice(0, -1).map((s) => s.end).reverse(),
+      boundaries: planBoundaries(run.plan),
       speedupBound: bound,
       densityCost: densityCost(run.plan),
       samplingMs: ms,

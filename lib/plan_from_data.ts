@@ -34,7 +34,7 @@
  */
 
 import { checkFinite, checkInteger, show } from "./checks.ts";
-import { costFraction, splitSteps, type StagePlan, stagePlan } from "./pyramid.ts";
+import { costFraction, type StagePlan, stagePlan } from "./pyramid.ts";
 import type { Schedule } from "./schedule.ts";
 import {
   type DownMethod,
@@ -90,15 +90,7 @@ export function lostDetail(x: Video, options: LostDetailOptions = {}): LevelLoss
   checkVideo("x", x);
   const layout = options.layout ?? "plain";
   const down = options.down ?? "stride";
-  let most = 0;
-  while (most < 6) {
-    try {
-      framesAtLevel(x.frames, most + 1, { layout });
-      most++;
-    } catch {
-      break;
-    }
-  }
+  const most = levelsAllowed(x.frames, layout, 6);
   if (most === 0) {
     throw new RangeError(
       `lostDetail needs a frame count that halves at least once (${layout} layout); got ${x.frames}`,
@@ -135,6 +127,20 @@ export function lostDetail(x: Video, options: LostDetailOptions = {}): LevelLoss
     });
   }
   return out;
+}
+
+/** How many times (at most `cap`) `frames` frames halve in the layout: the levels a pyramid has. */
+function levelsAllowed(frames: number, layout: FrameLayout, cap: number): number {
+  let levels = 0;
+  while (levels < cap) {
+    try {
+      framesAtLevel(frames, levels + 1, { layout });
+    } catch {
+      break;
+    }
+    levels++;
+  }
+  return levels;
 }
 
 /** What one boundary of a planned schedule trades. */
@@ -275,15 +281,7 @@ export function planFromData(options: PlanFromDataOptions): PlannedSchedule {
     }
     checkFinite(`lost[${i}].energy`, l.energy, 0);
   });
-  let levels = 0;
-  while (levels < lost.length) {
-    try {
-      framesAtLevel(checkInteger("frames", frames, 1), levels + 1, { layout });
-      levels++;
-    } catch {
-      break;
-    }
-  }
+  const levels = levelsAllowed(checkInteger("frames", frames, 1), layout, lost.length);
   const maxStages = checkInteger(
     "maxStages",
     options.maxStages ?? Math.min(4, levels + 1),
@@ -298,9 +296,6 @@ export function planFromData(options: PlanFromDataOptions): PlannedSchedule {
     const t = earliestEnd(schedule, lost[l - 1].energy, fraction);
     earliest.push(Math.max(t, earliest.at(-1) ?? 0));
   }
-  const planFor = (K: number, tau: number[]) =>
-    stagePlan({ schedule, frames, stages: K, boundaries: tau, layout, down, steps: K });
-
   const candidates: PlanCandidate[] = [{ stages: 1, boundaries: [], cost: 1 }];
   let best = candidates[0];
   for (let K = 2; K <= maxStages; K++) {
@@ -314,7 +309,16 @@ export function planFromData(options: PlanFromDataOptions): PlannedSchedule {
       candidates.push({ stages: K, cost: NaN });
       continue;
     }
-    const candidate = { stages: K, boundaries: tau, cost: densityCost(planFor(K, tau)) };
+    const shape = stagePlan({
+      schedule,
+      frames,
+      stages: K,
+      boundaries: tau,
+      layout,
+      down,
+      steps: K,
+    });
+    const candidate = { stages: K, boundaries: tau, cost: densityCost(shape) };
     candidates.push(candidate);
     if (candidate.cost < best.cost) best = candidate;
   }
@@ -322,9 +326,6 @@ export function planFromData(options: PlanFromDataOptions): PlannedSchedule {
   const chosen = best.cost <= 1 - minGain ? best : candidates[0];
 
   const K = chosen.stages, boundaries = chosen.boundaries!;
-  const shape = planFor(K, boundaries);
-  const lengths = shape.stages.map((s) => s.start - s.end);
-  const total = lengths.reduce((a, b) => a + b, 0);
   const plan = stagePlan({
     schedule,
     frames,
@@ -332,11 +333,14 @@ export function planFromData(options: PlanFromDataOptions): PlannedSchedule {
     boundaries,
     layout,
     down,
-    steps: K === 1 ? checkInteger("steps", steps, 1) : splitSteps(steps, lengths),
+    steps: checkInteger("steps", steps, K),
+    stepSplit: "length",
   });
+  const lengths = plan.stages.map((s) => s.start - s.end);
+  const total = lengths.reduce((a, b) => a + b, 0);
   const trades: BoundaryTrade[] = plan.stages.filter((s) => s.k >= 2).map((s) => {
     const energy = lost[s.k - 2].energy;
-    const { gamma, sigma } = { gamma: schedule.gamma(s.end), sigma: schedule.sigma(s.end) };
+    const gamma = schedule.gamma(s.end), sigma = schedule.sigma(s.end);
     return {
       k: s.k,
       stride: s.stride,

@@ -93,6 +93,12 @@ export interface StagePlanOptions {
   down?: DownMethod;
   /** Apply the SNR start correction (default true; false reproduces the discontinuous plan). */
   correctStarts?: boolean;
+  /**
+   * How a total of steps is split: `"even"` (default) or `"length"`, in proportion to each stage's
+   * interval s_k − e_k, so that every stage samples at the same step density in t (data-planned
+   * schedules). Ignored when `steps` gives one count per stage.
+   */
+  stepSplit?: "even" | "length";
 }
 
 /**
@@ -188,7 +194,12 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
   framesAtLevel(options.frames, K - 1, { layout });
 
   const tau = nominalBoundaries(K, options.boundaries);
-  const stepsPerStage = resolveSteps(options.steps ?? 30, K);
+  const stepSplit = options.stepSplit ?? "even";
+  if (stepSplit !== "even" && stepSplit !== "length") {
+    throw new TypeError(`stepSplit must be "even" or "length"; got ${show(stepSplit)}`);
+  }
+  const steps = options.steps ?? 30;
+  const stepsPerStage = resolveSteps(steps, K);
   const correct = options.correctStarts ?? true;
   const stages: Stage[] = [];
   for (let index = 0; index < K; index++) {
@@ -210,6 +221,10 @@ export function stagePlan(options: StagePlanOptions): StagePlan {
       stride: 2 ** (k - 1),
       steps: stepsPerStage[index],
     });
+  }
+  if (stepSplit === "length" && typeof steps === "number") {
+    const split = splitSteps(steps, stages.map((s) => s.start - s.end));
+    stages.forEach((s, i) => (s.steps = split[i]));
   }
   return {
     schedule,

@@ -8,7 +8,7 @@
 import { show } from "../checks.ts";
 import { alignNoise } from "../align.ts";
 import { rectifiedFlow, type Schedule, shiftSchedule, vpSchedule } from "../schedule.ts";
-import { splitSteps, type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
+import { type Stage, type StagePlan, stagePlan } from "../pyramid.ts";
 import {
   type PredictionKind,
   sampleStage,
@@ -37,18 +37,15 @@ export function planForTraining(
   steps: number | number[] = 30,
 ): StagePlan {
   const vanilla = config.mode === "vanilla";
-  const make = (stepsOf: number | number[]) =>
-    stagePlan({
-      schedule: trainingSchedule(config),
-      frames: config.frames,
-      stages: vanilla ? 1 : config.stages,
-      steps: stepsOf,
-      ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
-      ...(config.down === undefined ? {} : { down: config.down }),
-    });
-  const plan = make(steps);
-  if (vanilla || config.stepSplit !== "length" || typeof steps !== "number") return plan;
-  return make(splitSteps(steps, plan.stages.map((s) => s.start - s.end)));
+  return stagePlan({
+    schedule: trainingSchedule(config),
+    frames: config.frames,
+    stages: vanilla ? 1 : config.stages,
+    steps,
+    ...(vanilla || config.boundaries === undefined ? {} : { boundaries: config.boundaries }),
+    ...(config.down === undefined ? {} : { down: config.down }),
+    ...(vanilla || config.stepSplit === undefined ? {} : { stepSplit: config.stepSplit }),
+  });
 }
 
 /**

@@ -88,8 +88,9 @@ export interface TrainConfig {
   /** The K − 1 interior nominal stage boundaries τ₁ < … < τ_{K−1} (default uniform k/K). */
   boundaries?: number[];
   /**
-   * How a total of sampling steps is split over the stages: `"even"` (default) or `"length"`, in
-   * proportion to each stage's interval s_k − e_k (data-planned schedules, `planFromData`).
+   * How a total of sampling steps is split over the stages (`stagePlan`'s `stepSplit`): `"even"`
+   * (default) or `"length"`, in proportion to each stage's interval s_k − e_k (data-planned
+   * schedules, `planFromData`).
    */
   stepSplit?: "even" | "length";
   /** The temporal Down: `"stride"` keeps every other frame (default), `"average"` averages pairs. */
