@@ -11,6 +11,7 @@
  * - `renoise.ts`: the corrected stage transition (Eqs. 14–16 as fixed in §1.9);
  * - `align.ts`: data-noise alignment by exact linear assignment (Algorithm 1);
  * - `samplers.ts`: {@link sampleStaged} over one `predict` callback;
+ * - `context_guidance.ts`: guidance toward a frame's own video, {@link contextGuidedPredict};
  * - `oracle.ts`: exact predictors for tests and notebooks;
  * - `derive.ts`: symbolic derivations with mathjs.
  *
@@ -43,5 +44,6 @@ export * from "./samplers.ts";
 export * from "./oracle.ts";
 export * from "./derive.ts";
 export * from "./condition.ts";
+export * from "./context_guidance.ts";
 export * from "./trajectory.ts";
 export * from "./plan_from_data.ts";
