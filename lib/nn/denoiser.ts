@@ -88,6 +88,15 @@ export interface DenoiserConfig {
    * (`stageCondition`'s `slots`; train-small uses 2^{K−1}, so no stage misses a given frame).
    */
   givenSlots: number;
+  /**
+   * Self-conditioning (Chen et al. 2023, "Analog Bits", §3): the stages k (default none) on which
+   * the model also reads its own previous estimate x̃₀ of the clean stage video, as `channels`
+   * more input channels (zeros on the other stages, and where it has none yet). Training feeds
+   * half the examples of those stages the estimate of a first, gradient-free pass at the same x_t;
+   * the sampler feeds each step the estimate of the step before. A coarse stage's extra pass is
+   * cheap: it holds a quarter of the frames.
+   */
+  selfCondition: number[];
 }
 
 /** What the model is conditioned on, for one batch of one stage. */
@@ -105,6 +114,8 @@ export interface Conditioning {
    * height, width, channels] (zero where not given), and their mask, [batch, frames, slots]
    * (default none given). */
   given?: { frames: Float32Array; mask: Float32Array };
+  /** A self-conditioning model's previous estimate x̃₀, shaped like x (default zeros: none). */
+  selfCondition?: tf.Tensor;
 }
 
 /** A denoiser: parameters plus a pure forward function. */
@@ -157,9 +168,30 @@ export function denoiserConfig(
     classes: init.classes ?? 0,
     frameCondition: init.frameCondition ?? false,
     givenSlots: init.givenSlots ?? 1,
+    selfCondition: selfConditionStages(init.selfCondition, init.maxStages ?? 4),
   };
   checkDenoiserConfig(config);
   return config;
+}
+
+/** The self-conditioned stages: a list of distinct stages 1 … maxStages, ascending. */
+function selfConditionStages(value: unknown, maxStages: number): number[] {
+  if (value === undefined) return [];
+  if (
+    !Array.isArray(value) ||
+    !value.every((k) => Number.isInteger(k) && k >= 1 && k <= maxStages) ||
+    new Set(value).size !== value.length
+  ) {
+    throw new RangeError(
+      `selfCondition must list distinct stages k from 1 to ${maxStages}; got ${show(value)}`,
+    );
+  }
+  return [...value].sort((a, b) => a - b);
+}
+
+/** Whether a model reads its own estimate on stage k. */
+export function selfConditioned(config: DenoiserConfig, k: number): boolean {
+  return config.selfCondition.includes(k);
 }
 
 /** Throws a RangeError naming the first field of a filled-in config that cannot build a model. */
@@ -254,6 +286,18 @@ function checkInput(config: DenoiserConfig, x: tf.Tensor, c: Conditioning): [num
       );
     }
   }
+  if (c.selfCondition !== undefined) {
+    if (!selfConditioned(config, c.k)) {
+      throw new RangeError(
+        `this model reads no estimate of its own on stage k = ${c.k} (selfCondition [${config.selfCondition}]); give none`,
+      );
+    }
+    if (c.selfCondition.size !== x.size) {
+      throw new RangeError(
+        `the self-conditioning estimate must be shaped like x [${x.shape}]; got [${c.selfCondition.shape}]`,
+      );
+    }
+  }
   if (c.labels !== undefined) {
     if (config.classes === 0) {
       throw new RangeError("this model has no classes (classes 0); give no labels");
@@ -288,7 +332,7 @@ function addConditioning(p: ParamStore, config: DenoiserConfig): void {
  * frame-conditioned model. */
 function inputChannels(config: DenoiserConfig): number {
   const { channels: C, givenSlots: S } = config;
-  return config.frameCondition ? C + S * (C + 1) : C;
+  return (config.frameCondition ? C + S * (C + 1) : C) + (config.selfCondition.length ? C : 0);
 }
 
 /** The input frames, [batch·frames, height, width, inputChannels]: x_t, and for a frame-conditioned
@@ -300,7 +344,12 @@ function inputFrames(
   n: number,
 ): tf.Tensor4D {
   const { height: H, width: W, channels: C } = config;
-  const frames = tf.reshape(x, [n, H, W, C]) as tf.Tensor4D;
+  const plain = tf.reshape(x, [n, H, W, C]) as tf.Tensor4D;
+  // A self-conditioning model's previous estimate is the last C channels (zeros: none).
+  const frames = !config.selfCondition.length ? plain : tf.concat([
+    plain,
+    c.selfCondition ? tf.reshape(c.selfCondition, [n, H, W, C]) : tf.zerosLike(plain),
+  ], 3) as tf.Tensor4D;
   if (!config.frameCondition) return frames;
   const S = config.givenSlots;
   // Slot s of a frame becomes channels s·C … s·C + C − 1 (and mask channel s).

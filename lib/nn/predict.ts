@@ -8,8 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
 import { stageCondition } from "../condition.ts";
 import type { Predict } from "../samplers.ts";
+import { type PredictionKind, recoverPair } from "../stagewise.ts";
+import { videoLike } from "../video.ts";
 import { framePositions } from "../temporal.ts";
-import type { Denoiser } from "./denoiser.ts";
+import { type Denoiser, selfConditioned } from "./denoiser.ts";
 
 /**
  * Wraps a denoiser as a sampler callback: one forward pass per call, read back with
@@ -28,9 +30,18 @@ export function modelPredict(
   options: {
     labels?: number | ArrayLike<number>;
     given?: { positions: readonly number[]; values: Float32Array };
+    prediction?: PredictionKind;
   } = {},
 ): Predict {
   const { labels } = options;
+  if (model.config.selfCondition.length && options.prediction === undefined) {
+    throw new TypeError(
+      "this model self-conditions: give modelPredict its prediction kind (predictionFor(form))",
+    );
+  }
+  // A self-conditioning model reads the estimate x̃₀ of its previous call in the same stage
+  // (none at a stage's first call).
+  let previous: { stage: number; x0: Float32Array } | undefined;
   const seen = new Map<number, { frames: Float32Array; mask: Float32Array }>();
   const givenAt = (stage: Stage, batch: number) => {
     if (!options.given) return undefined;
@@ -56,15 +67,28 @@ export function modelPredict(
           : { labels: typeof labels === "number" ? new Array(x.batch).fill(labels) : labels }),
         ...(given ? { given } : {}),
       };
+      const estimate = previous?.stage === stage.index && previous.x0.length === x.data.length
+        ? { selfCondition: tf.tensor(previous.x0, input.shape) }
+        : {};
       return model.apply(input, {
         t: new Array(x.batch).fill(t),
         k: stage.k,
         positions,
         ...perVideo,
+        ...estimate,
       });
     });
     const data = (await out.data()) as Float32Array;
     out.dispose();
+    if (selfConditioned(model.config, stage.k)) {
+      const pair = recoverPair(videoLike(x, Float32Array.from(x.data)), data, {
+        prediction: options.prediction!,
+        stage,
+        t,
+        schedule: plan.schedule,
+      });
+      previous = { stage: stage.index, x0: pair.x0.data as Float32Array };
+    }
     return data;
   };
 }

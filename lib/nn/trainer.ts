@@ -13,13 +13,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
-import type { PredictionKind, TimeDensity } from "../stagewise.ts";
+import { predictionCoefficients, type PredictionKind, type TimeDensity } from "../stagewise.ts";
 import type { DownMethod } from "../temporal.ts";
 import type { GivenMode } from "../condition.ts";
 import { framePositions } from "../temporal.ts";
 import { createRng, type Rng } from "../video.ts";
 import { planForTraining, predictionFor, prepareBatch, type PreparedBatch } from "./batch.ts";
-import { createDenoiser, type Denoiser } from "./denoiser.ts";
+import { createDenoiser, type Denoiser, selfConditioned } from "./denoiser.ts";
 import { valuesInOrder } from "./params.ts";
 
 /**
@@ -323,28 +323,69 @@ export class Trainer {
     );
   }
 
-  /** The loss of a prepared batch, read back (no gradient, no tensors left behind). */
+  /** The loss of a prepared batch, read back (no gradient, no tensors left behind). A self-
+   * conditioning model is evaluated as it samples: every video reads its first pass's estimate. */
   private async lossOf(prepared: PreparedBatch): Promise<number> {
-    const loss = tf.tidy(() => this.loss(prepared));
+    const estimate = this.selfConditionFor(prepared, () => true);
+    const loss = tf.tidy(() => this.loss(prepared, estimate));
     const [value] = await loss.data();
-    loss.dispose();
+    tf.dispose([loss, ...(estimate ? [estimate] : [])]);
     return value;
   }
 
-  /** The mean squared error of the model on a prepared batch (call inside a tidy). */
-  private loss(prepared: PreparedBatch): tf.Scalar {
+  /** The model's inputs besides x_t for a prepared batch: t, stage, positions, labels, given. */
+  private conditioning(prepared: PreparedBatch) {
     const { stage, t } = prepared;
-    const { height, width, channels } = this.model.config;
-    const shape = [t.length, stage.frames, height, width, channels];
-    const positions = framePositions(this.plan.frames, stage.k, {
-      layout: this.plan.temporal.layout,
-    });
-    const prediction = this.model.apply(tf.tensor(prepared.xt, shape), {
+    return {
       t,
       k: stage.k,
-      positions,
+      positions: framePositions(this.plan.frames, stage.k, { layout: this.plan.temporal.layout }),
       ...(prepared.labels ? { labels: prepared.labels } : {}),
       ...(prepared.given ? { given: prepared.given } : {}),
+    };
+  }
+
+  /** The shape of a prepared batch's x_t. */
+  private shapeOf(prepared: PreparedBatch): number[] {
+    const { height, width, channels } = this.model.config;
+    return [prepared.t.length, prepared.stage.frames, height, width, channels];
+  }
+
+  /**
+   * A self-conditioning model's estimate for a batch: a first pass without an estimate, its x̃₀
+   * recovered per video (x̃₀ = (b·x_t − σ·output)/(γb − σa), the output's kind solved with Eq. 11
+   * as `recoverPair` does), kept for the videos `use(i)` picks and zero for the others. Computed
+   * outside the gradient, so no gradient flows through it. Undefined for other models.
+   */
+  private selfConditionFor(
+    prepared: PreparedBatch,
+    use: (video: number) => boolean,
+  ): tf.Tensor | undefined {
+    const { stage, t } = prepared;
+    if (!selfConditioned(this.model.config, stage.k)) return undefined;
+    const B = t.length, schedule = this.plan.schedule;
+    const cx = new Float32Array(B), co = new Float32Array(B);
+    for (let i = 0; i < B; i++) {
+      if (!use(i)) continue;
+      const { a, b } = predictionCoefficients(this.prediction, { stage, t: t[i], schedule });
+      const g = schedule.gamma(t[i]), s = schedule.sigma(t[i]), det = g * b - s * a;
+      // A kind that cannot recover x̃₀ at this t (ε where γ = 0) gives no estimate.
+      if (Math.abs(det) > 1e-6) [cx[i], co[i]] = [b / det, -s / det];
+    }
+    return tf.tidy(() => {
+      const xt = tf.tensor(prepared.xt, this.shapeOf(prepared));
+      const out = this.model.apply(xt, this.conditioning(prepared));
+      const per = [B, 1, 1, 1, 1];
+      return tf.add(tf.mul(xt, tf.tensor(cx, per)), tf.mul(out, tf.tensor(co, per)));
+    });
+  }
+
+  /** The mean squared error of the model on a prepared batch (call inside a tidy). */
+  private loss(prepared: PreparedBatch, estimate?: tf.Tensor): tf.Scalar {
+    const shape = this.shapeOf(prepared);
+    const prediction = this.model.apply(tf.tensor(prepared.xt, shape), {
+      ...this.conditioning(prepared),
+      ...(estimate ? { selfCondition: estimate } : {}),
     });
     return tf.mean(
       tf.squaredDifference(prediction, tf.tensor(prepared.target, shape)),
@@ -395,11 +436,16 @@ export class Trainer {
   async trainOnBatch(prepared: PreparedBatch): Promise<StepReport> {
     const { stage } = prepared;
     const variables = [...this.model.params.variables.values()];
+    // Self-conditioning: half the videos, drawn from the step number (so that a resumed run
+    // draws the same), read their first pass's estimate (Chen et al. 2023, Algorithm 1).
+    const coin = createRng(`self-condition:${this.step}`);
+    const estimate = this.selfConditionFor(prepared, () => coin.uniform() < 0.5);
     const { loss, gradient } = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => this.loss(prepared), variables);
+      const { value, grads } = tf.variableGrads(() => this.loss(prepared, estimate), variables);
       const gradient = tf.concat(variables.map((v) => tf.reshape(grads[v.name], [-1])));
       return { loss: value, gradient };
     });
+    estimate?.dispose();
     const [lossValue] = await loss.data();
     const g = (await gradient.data()) as Float32Array;
     tf.dispose([loss, gradient]);
