@@ -1,6 +1,7 @@
 /**
  * Where do a trained model's objects get lost? `deno task bench:permanence --run DIR [--count 64]
- * [--seed 0] [--vanilla] [--out FILE]` draws samples from a train-small run and follows every
+ * [--seed 0] [--vanilla] [--context-guidance W [--guide-stages K,…] [--guide-interval LO,HI]]
+ * [--out FILE]` draws samples from a train-small run and follows every
  * sample's estimate x̃₀ (recovered from the model's prediction) through the staged sampler:
  *
  * - at the first and the last step of every stage, x̃₀ is detected like a real video, on the
@@ -48,6 +49,7 @@ import {
 } from "../lib/mod.ts";
 import { encodePng, frameStrip } from "../lib/viz/mod.ts";
 import { runHeldOut } from "./suite/runs.ts";
+import { contextGuidedPredict } from "../lib/context_guidance.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -61,6 +63,9 @@ const { values } = parseArgs({
     solver: { type: "string" },
     out: { type: "string" },
     strip: { type: "string" },
+    "context-guidance": { type: "string", default: "1" },
+    "guide-stages": { type: "string" },
+    "guide-interval": { type: "string" },
   },
 });
 if (!values.run) throw new Error("--run DIR is required");
@@ -128,9 +133,14 @@ if (values["real-through"] !== undefined) {
 
 /** x̃₀ snapshots: name, the full-rate positions of its frames, and the data. */
 const snapshots: { name: string; positions: number[]; x0: Float32Array }[] = [];
-const prediction = predictionFor(train.form);
 const t0 = performance.now();
-const final = await sampleStaged(plan, modelPredict(model, plan), {
+const prediction = predictionFor(train.form);
+const guided = contextGuidedPredict(modelPredict(model, plan, { prediction }), {
+  scale: Number(values["context-guidance"]),
+  stages: values["guide-stages"]?.split(",").map(Number),
+  interval: values["guide-interval"]?.split(",").map(Number) as [number, number] | undefined,
+}, modelPredict(model, plan, { prediction }));
+const final = await sampleStaged(plan, guided, {
   prediction,
   seed,
   solver: values.solver as Solver | undefined,
@@ -236,7 +246,13 @@ const contextGain: { k: number; t: number; gain: number }[] = [];
 {
   const n = 32;
   const clean = video({ batch: n, frames: F, height: H, width: W, channels: 1 }, x0);
-  const predictFor = modelPredict(model, trainer.plan);
+  // A fresh callback per estimate; a self-conditioning model is called twice, the second call
+  // reading the first's x̃₀, as it is evaluated and sampled.
+  const predictOnce = async (xt: Video, t: number, stage: (typeof trainer.plan.stages)[number]) => {
+    const predictFor = modelPredict(model, trainer.plan, { prediction });
+    if (modelConfig.selfCondition.includes(stage.k)) await predictFor(xt, t, stage);
+    return await predictFor(xt, t, stage);
+  };
   for (const stage of trainer.plan.stages) {
     for (const u of [0.25, 0.75]) {
       const t = stage.end + u * (stage.start - stage.end);
@@ -264,7 +280,7 @@ const contextGain: { k: number; t: number; gain: number }[] = [];
         }
       }
       const errorAt = async (xt: Video) => {
-        const out = await predictFor(xt, t, stage);
+        const out = await predictOnce(xt, t, stage);
         const est =
           recoverPair(xt, out, { prediction, stage, t, schedule: trainer.plan.schedule }).x0;
         let sum = 0;

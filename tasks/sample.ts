@@ -2,7 +2,9 @@
  * `deno task sample --checkpoint DIR`: draws videos from a trained checkpoint with the staged
  * sampler (or `--vanilla`, the full-rate sampler) and writes a PNG frame strip, GIFs, the
  * trajectory, and with `--trajectory` a snapshot of every step. A conditional model takes a class
- * (`--class C --guidance W`) and given frames (`--given FILE` or `--given-from-test`).
+ * (`--class C --guidance W`) and given frames (`--given FILE` or `--given-from-test`). Temporal
+ * context guidance (`--context-guidance W [--guide-stages K,…]`) pushes each frame toward its own
+ * video's other frames.
  *
  * @module
  */
@@ -107,6 +109,17 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "classifier-free guidance scale w with --class (1: the conditional model)",
     default: "1",
   },
+  "context-guidance": {
+    type: "string",
+    help:
+      "guide every frame toward its own video with scale w (1: off; fewer breaks, fewer and slower objects; README)",
+    default: "1",
+  },
+  "guide-stages": {
+    type: "string",
+    help: "the stages k that --context-guidance guides, comma-separated",
+    default: "the coarsest stage",
+  },
   help: { type: "boolean", help: "show this help" },
 };
 
@@ -148,13 +161,15 @@ async function main(): Promise<number> {
   if (given === undefined && flags["given-mode"] !== undefined) {
     throw new UsageError("--given-mode needs --given FILE or --given-from-test");
   }
+  const plan = samplingPlan(train, steps, vanilla);
+  const contextGuidance = contextFlags(flags, plan, { count, given: given !== undefined });
   const conditioning = {
     ...classFlags(flags, modelConfig.classes, given !== undefined),
     ...(given ? { given: given.given } : {}),
+    ...(contextGuidance ? { contextGuidance } : {}),
   };
   const model = createDenoiser(modelConfig, createRng(0));
   loadWeights(model, checkpoint, weights);
-  const plan = samplingPlan(train, steps, vanilla);
   const outFlag = String(flags.out ?? `${runDir}/samples-${vanilla ? "vanilla-" : ""}${seed}`);
   const out = checkSampleFolder(outFlag);
   console.log(`sampling ${count} videos on ${backend.description}\n${formatPlan(plan)}`);
@@ -200,6 +215,39 @@ async function main(): Promise<number> {
     }, …}`,
   );
   return 0;
+}
+
+/** --context-guidance and --guide-stages, checked against the plan (undefined: off). */
+function contextFlags(
+  flags: Record<string, unknown>,
+  plan: { stages: readonly { k: number }[] },
+  asked: { count: number; given: boolean },
+): { scale: number; stages: number[] } | undefined {
+  const scale = numberFlag("context-guidance", flags["context-guidance"], 1, 0, 20);
+  if (scale === 1) {
+    if (flags["guide-stages"] !== undefined) {
+      throw new UsageError("--guide-stages needs --context-guidance W with W ≠ 1");
+    }
+    return undefined;
+  }
+  if (asked.given) throw new UsageError("--context-guidance cannot be combined with given frames");
+  if (asked.count < 2) {
+    throw new UsageError(
+      `--context-guidance needs --count of at least 2 (it reads the other videos); got ${asked.count}`,
+    );
+  }
+  const ks = plan.stages.map((s) => s.k);
+  if (flags["guide-stages"] === undefined) return { scale, stages: [ks[0]] };
+  const text = String(flags["guide-stages"]);
+  const stages = text.split(",").map((v) => Number(v.trim()));
+  if (stages.some((k) => !ks.includes(k))) {
+    throw new UsageError(
+      `--guide-stages must list stages of the plan (${
+        ks.join(", ")
+      }), comma-separated; got "${text}"`,
+    );
+  }
+  return { scale, stages };
 }
 
 /** --class and --guidance, checked against the model's classes. */

@@ -203,6 +203,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "U-Net temporal convolution kernel in frames (odd)",
     default: "3",
   },
+  "self-condition": {
+    type: "string",
+    help:
+      "stages k on which the model also reads its own previous estimate x̃₀, comma-separated, or all",
+    default: "none",
+  },
   "temporal-attention": {
     type: "string",
     help: "U-Net levels, from the lowest resolution up, with attention across frames",
@@ -265,6 +271,7 @@ const TRAINING_FLAGS = [
   "widths",
   "temporal-attention",
   "temporal-kernel",
+  "self-condition",
   "videos",
   "seed",
   "data",
@@ -333,6 +340,7 @@ function settingsFromFlags(v: Flags, defaultSteps: number, file?: DataFile): Run
   const condition = conditionFlag(v, dataset, train.frames);
   const model = {
     ...modelFromFlags(v),
+    selfCondition: selfConditionFlag(v["self-condition"], train.stages),
     classes: condition.classes,
     frameCondition: condition.givenModes.length > 0,
     // Every stage frame reads the given frames of the full-rate window it stands for, so that no
@@ -471,6 +479,7 @@ function modelFromFlags(v: Flags): DenoiserConfig {
     width: size,
     widths: arch === "unet" ? widths : [widths[0]],
     temporalKernel: oddKernelFlag(v["temporal-kernel"]),
+
     temporalAttention: arch === "unet"
       ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
       : 0,
@@ -517,6 +526,23 @@ function runData(
     ...(fromFile ? { data } : {}),
     ...(typeof speed === "number" && speed > 0 ? { speed } : {}),
   };
+}
+
+/** --self-condition: "all" (every stage a plan may have), or stages k of the run, comma-separated
+ * (none by default). */
+function selfConditionFlag(value: unknown, stages: number): number[] {
+  if (value === undefined) return [];
+  const text = String(value);
+  if (text === "all") return [1, 2, 3, 4];
+  const ks = text.split(",").map((k) => Number(k.trim()));
+  if (
+    ks.some((k) => !Number.isInteger(k) || k < 1 || k > stages) || new Set(ks).size !== ks.length
+  ) {
+    throw new UsageError(
+      `--self-condition must be all or distinct stages from 1 to ${stages}, comma-separated; got "${text}"`,
+    );
+  }
+  return ks.sort((a, b) => a - b);
 }
 
 function oddKernelFlag(value: unknown): number {

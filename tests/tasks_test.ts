@@ -189,6 +189,69 @@ Deno.test("train-small also runs vanilla, without alignment, with DDIM and weigh
   }
 });
 
+Deno.test("train-small --self-condition trains a self-conditioning model; sample --context-guidance guides it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const trained = await task(
+      "train_small.ts",
+      // No warm-up and a high rate, so that 4 steps leave a model whose frames read each other.
+      [...TINY, "--steps=4", "--warmup=0", "--lr=0.02", "--self-condition=2", "--out=run"],
+      dir,
+    );
+    assert.equal(trained.code, 0, trained.stderr);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/run/checkpoint/checkpoint.json`));
+    assert.deepEqual(manifest.model.selfCondition, [2]);
+    const resumed = await task("train_small.ts", ["--resume=run", "--self-condition=all"], dir);
+    assert.equal(resumed.code, 2);
+    assert.match(resumed.stderr, /drop --self-condition/);
+    const draw = (out: string, ...extra: string[]) =>
+      task(
+        "sample.ts",
+        ["--checkpoint=run", "--count=3", "--steps=4", `--out=${out}`, ...extra],
+        dir,
+      );
+    const [plain, guided] = [await draw("plain"), await draw("guided", "--context-guidance=3")];
+    assert.equal(plain.code + guided.code, 0, plain.stderr + guided.stderr);
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/guided/sampling.json`));
+    assert.deepEqual(
+      info.contextGuidance,
+      { scale: 3, stages: [2] },
+      "the coarsest stage by default",
+    );
+    assert.notDeepEqual(
+      await Deno.readFile(`${dir}/guided/samples.png`),
+      await Deno.readFile(`${dir}/plain/samples.png`),
+      "guidance changes the samples of the same seed",
+    );
+    for (
+      const [args, message] of [
+        [
+          ["--context-guidance=3", "--guide-stages=5"],
+          /--guide-stages must list stages of the plan \(2, 1\).*got "5"/,
+        ],
+        [["--guide-stages=2"], /--guide-stages needs --context-guidance W with W ≠ 1/],
+        [["--context-guidance=x"], /--context-guidance/],
+      ] as const
+    ) {
+      const bad = await draw("bad", ...args);
+      assert.equal(bad.code, 2, args.join(" "));
+      assert.match(bad.stderr, message);
+    }
+    const one = await task(
+      "sample.ts",
+      ["--checkpoint=run", "--count=1", "--context-guidance=2", "--out=one"],
+      dir,
+    );
+    assert.equal(one.code, 2);
+    assert.match(one.stderr, /needs --count of at least 2 \(it reads the other videos\); got 1/);
+    for (const d of ["bad", "one"]) {
+      assert.throws(() => Deno.statSync(`${dir}/${d}`), "nothing written");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train-small --plan auto plans K and the boundaries from its data, keeps them on resume", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -285,6 +348,11 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async () =>
       ["train_small.ts", ["--plan=best"], /--plan must be one of uniform, auto; got "best"/],
       ["train_small.ts", ["--plan-fraction=0.2"], /--plan-fraction needs --plan auto/],
       ["train_small.ts", ["--speed=0"], /--speed must be a number in \[0\.01, 64\]; got "0"/],
+      [
+        "train_small.ts",
+        ["--self-condition=4"],
+        /--self-condition must be all or distinct stages from 1 to 3, comma-separated; got "4"/,
+      ],
       ["train_small.ts", ["--down=median"], /--down must be one of stride, average; got "median"/],
       [
         "train_small.ts",

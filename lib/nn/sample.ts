@@ -5,6 +5,8 @@
  */
 import { toPixels } from "../data/mod.ts";
 import {
+  type ContextGuidance,
+  contextGuidedPredict,
   guidedPredict,
   type Predict,
   type PredictionKind,
@@ -32,7 +34,9 @@ export interface Samples {
 /**
  * Draws videos with the staged sampler and records sample 0's trajectory. A class-conditional
  * model draws `label` (by default the null class: unconditional), guided with scale `guidance`
- * (default 1: the conditional prediction itself; `guidedPredict`).
+ * (default 1: the conditional prediction itself; `guidedPredict`). `contextGuidance` guides each
+ * frame toward its own video (`contextGuidedPredict`); it needs one label for the whole batch and
+ * no given frames, since it mixes videos across the batch.
  *
  * @param model the denoiser (EMA weights)
  * @param options plan, prediction kind, count, seed, solver, which snapshots to keep, and the class
@@ -49,11 +53,25 @@ export async function drawSamples(model: Denoiser, options: {
   label?: number | readonly number[];
   guidance?: number;
   given?: { positions: readonly number[]; values: Float32Array };
+  contextGuidance?: ContextGuidance;
 }): Promise<Samples> {
   const { plan, prediction, count, seed } = options;
+  const context = options.contextGuidance;
+  if (context && (Array.isArray(options.label) || options.given)) {
+    throw new RangeError(
+      "context guidance mixes the batch's videos: give one label for all videos and no given frames",
+    );
+  }
+  const predict = context
+    ? contextGuidedPredict(
+      samplingPredict(model, plan, options),
+      context,
+      samplingPredict(model, plan, options),
+    )
+    : samplingPredict(model, plan, options);
   const recorder = trajectoryRecorder(plan, { keep: options.keep ?? "stage-ends" });
   const t0 = performance.now();
-  const out = await sampleStaged(plan, samplingPredict(model, plan, options), {
+  const out = await sampleStaged(plan, predict, {
     prediction,
     solver: options.solver,
     start: {
@@ -81,8 +99,10 @@ function samplingPredict(
     label?: number | readonly number[];
     guidance?: number;
     given?: { positions: readonly number[]; values: Float32Array };
+    prediction: PredictionKind;
   },
 ): Predict {
+  const { prediction } = options;
   const { classes, frameCondition } = model.config;
   if (options.given && !frameCondition) {
     throw new RangeError("this model reads no given frames (frameCondition false); give none");
@@ -104,10 +124,14 @@ function samplingPredict(
     }
   }
   const conditional = modelPredict(model, plan, {
+    prediction,
     ...(label === undefined ? {} : { labels: label }),
     ...(options.given ? { given: options.given } : {}),
   });
   if ((options.guidance ?? 1) === 1) return conditional;
-  const unconditional = modelPredict(model, plan, classes > 0 ? { labels: classes } : {});
+  const unconditional = modelPredict(model, plan, {
+    prediction,
+    ...(classes > 0 ? { labels: classes } : {}),
+  });
   return guidedPredict(conditional, unconditional, options.guidance!);
 }
