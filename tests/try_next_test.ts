@@ -316,6 +316,23 @@ const SUGGESTIONS: Suggestion[] = [
   },
   {
     notebook: "06",
+    bullet: "guide only the noisiest part of the coarse stage: add `interval: [0.85, 1]`",
+    edits: [
+      ["stages: [plan.stages[0].k] }", "stages: [plan.stages[0].k], interval: [0.85, 1] }"],
+      ["for (const scale of [1, 2, 3])", "for (const scale of [1, 5])"],
+    ],
+    lastCell: 18,
+    // The notebook's own run, w = 3 over the whole stage: 15 of 32 broken at 1.26 px/frame.
+    check: `
+      const [off, high] = guidedRuns;
+      const seen = JSON.stringify(guidedRuns.map((r) => [r.scale, r.broken, r.stats.speed]));
+      assert.equal(guidedRuns.length, 2);
+      assert.ok(off.broken - high.broken >= 9, seen);
+      assert.ok(Math.abs(high.broken - 15) <= 3, seen);
+      assert.ok(Math.abs(high.stats.speed - 1.26) <= 0.06, seen);`,
+  },
+  {
+    notebook: "06",
     bullet: "`deno task sample --checkpoint RUN --trajectory`",
     edits: [],
     lastCell: 9,
