@@ -49,7 +49,7 @@ Deno.test("modelPredict() feeds a self-conditioning model the x̃₀ of its prev
   model.params.dispose();
 });
 
-Deno.test("the estimate changes the prediction: a second call at the same point differs from the first", async () => {
+Deno.test("the estimate changes the prediction; a call at a larger t starts afresh", async () => {
   await initBackend("wasm");
   const model = perturb(createDenoiser(selfConditioned(), createRng(4)), 40);
   const plan = planForTraining(tinyTrain, 6);
@@ -61,6 +61,10 @@ Deno.test("the estimate changes the prediction: a second call at the same point 
   );
   const first = await predict(x, 0.9, stage), second = await predict(x, 0.9, stage);
   assert.ok(maxDiff(first, second) > 1e-4, "the second call reads the first's x̃₀");
+  // A call at a larger t starts a new pass of the sampler: no estimate, as from a fresh callback.
+  const restarted = await predict(x, 0.95, stage);
+  const fresh = await modelPredict(model, plan, { prediction: "stage-velocity" })(x, 0.95, stage);
+  assert.ok(maxDiff(restarted, fresh) < 1e-7, "a new pass reads no stale estimate");
   model.params.dispose();
 });
 

@@ -15,13 +15,15 @@ import { type Denoiser, selfConditioned } from "./denoiser.ts";
 
 /**
  * Wraps a denoiser as a sampler callback: one forward pass per call, read back with
- * `await t.data()` (which works on every backend), no tensors left behind.
+ * `await t.data()` (which works on every backend), no tensors left behind. A self-conditioning
+ * model is fed the x̃₀ of its previous call in the same stage, so use one callback per sampler run.
  *
  * @param model the denoiser
  * @param plan the plan the sampler runs (for each stage's frame positions)
  * @param options a class-conditional model's label per video, or one for all (the null class,
  *   `model.config.classes`, for the unconditional prediction); a frame-conditioned model's given
- *   frames (their full-rate positions and, per video, their values)
+ *   frames (their full-rate positions and, per video, their values); the model's prediction kind
+ *   (`predictionFor(form)`), which a self-conditioning model needs to recover x̃₀ for its next call
  * @returns the callback
  */
 export function modelPredict(
@@ -39,9 +41,9 @@ export function modelPredict(
       "this model self-conditions: give modelPredict its prediction kind (predictionFor(form))",
     );
   }
-  // A self-conditioning model reads the estimate x̃₀ of its previous call in the same stage
-  // (none at a stage's first call).
-  let previous: { stage: number; x0: Float32Array } | undefined;
+  // A self-conditioning model reads the estimate x̃₀ of its previous call in the same stage (none
+  // at a stage's first call; a call at a larger t than the last starts a new pass of the sampler).
+  let previous: { stage: number; t: number; x0: Float32Array } | undefined;
   const seen = new Map<number, { frames: Float32Array; mask: Float32Array }>();
   const givenAt = (stage: Stage, batch: number) => {
     if (!options.given) return undefined;
@@ -67,7 +69,8 @@ export function modelPredict(
           : { labels: typeof labels === "number" ? new Array(x.batch).fill(labels) : labels }),
         ...(given ? { given } : {}),
       };
-      const estimate = previous?.stage === stage.index && previous.x0.length === x.data.length
+      const estimate = previous?.stage === stage.index && t <= previous.t &&
+          previous.x0.length === x.data.length
         ? { selfCondition: tf.tensor(previous.x0, input.shape) }
         : {};
       return model.apply(input, {
@@ -87,7 +90,7 @@ export function modelPredict(
         t,
         schedule: plan.schedule,
       });
-      previous = { stage: stage.index, x0: pair.x0.data as Float32Array };
+      previous = { stage: stage.index, t, x0: pair.x0.data as Float32Array };
     }
     return data;
   };
