@@ -367,9 +367,7 @@ export function recoverPair<D extends VideoData>(
     );
   }
   checkAllFinite("the model output", output);
-  const { a, b } = predictionCoefficients(prediction, options);
-  const g = schedule.gamma(t), s = schedule.sigma(t);
-  const det = g * b - s * a;
+  const { a, b, gamma: g, sigma: s, det } = recoveryCoefficients(prediction, options);
   if (!(Math.abs(det) > 1e-300)) {
     throw new RangeError(
       `a ${prediction} prediction cannot recover x0 and ε at t = ${t} (γ = ${g}, σ = ${s}); ` +
@@ -383,6 +381,34 @@ export function recoverPair<D extends VideoData>(
     eps[i] = (g * output[i] - a * xd[i]) / det;
   }
   return { x0: videoLike(x, x0), epsilon: videoLike(x, eps) };
+}
+
+/**
+ * The 2×2 system behind {@link recoverPair}, [γ σ; a b]·[x̃₀; ε] = [x_t; output], with (a, b) the
+ * kind's {@link predictionCoefficients}, its determinant det = γb − σa, and the solution as
+ * coefficients: x̃₀ = x0.x·x_t + x0.output·output = (b·x_t − σ·output)/det. Where det is 0 the kind
+ * cannot recover the pair (ε-prediction where γ = 0) and the coefficients are not finite. For code
+ * that applies the solve to its own arrays (a tensor per video in the model layer).
+ *
+ * @param prediction the prediction kind of the output
+ * @param options the stage (used by stage-velocity), the time and the schedule
+ */
+export function recoveryCoefficients(
+  prediction: PredictionKind,
+  options: StageTime,
+): {
+  a: number;
+  b: number;
+  gamma: number;
+  sigma: number;
+  det: number;
+  x0: { x: number; output: number };
+} {
+  const { t, schedule } = options;
+  const { a, b } = predictionCoefficients(prediction, options);
+  const gamma = schedule.gamma(t), sigma = schedule.sigma(t);
+  const det = gamma * b - sigma * a;
+  return { a, b, gamma, sigma, det, x0: { x: b / det, output: -sigma / det } };
 }
 
 /** One training example of stage-wise diffusion: the input x_t and its target. */

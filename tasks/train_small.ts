@@ -479,7 +479,6 @@ function modelFromFlags(v: Flags): DenoiserConfig {
     width: size,
     widths: arch === "unet" ? widths : [widths[0]],
     temporalKernel: oddKernelFlag(v["temporal-kernel"]),
-
     temporalAttention: arch === "unet"
       ? intFlag("temporal-attention", v["temporal-attention"], 0, 0, widths.length)
       : 0,

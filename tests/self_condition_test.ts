@@ -111,35 +111,17 @@ Deno.test("self-conditioning is checked: a plain model takes no estimate, modelP
   await initBackend("wasm");
   const plain = createDenoiser(tinyModel(), createRng(1));
   const x = tf.zeros([1, 2, 16, 16, 1]);
+  /** A forward pass of two frames on stage k with an estimate of `frames` frames. */
+  const withEstimate = (m: typeof plain, k: number, frames: number) => () =>
+    m.apply(x, { t: [0.5], k, positions: [0, 1], selfCondition: tf.zeros([1, frames, 16, 16, 1]) });
   assert.throws(
-    () =>
-      plain.apply(x, {
-        t: [0.5],
-        k: 1,
-        positions: [0, 1],
-        selfCondition: tf.zeros([1, 2, 16, 16, 1]),
-      }),
+    withEstimate(plain, 1, 2),
     /reads no estimate of its own on stage k = 1 \(selfCondition \[\]\)/,
   );
   const model = createDenoiser(selfConditioned(), createRng(2));
+  assert.throws(withEstimate(model, 2, 1), /shaped like x \[1,2,16,16,1\]; got \[1,1,16,16,1\]/);
   assert.throws(
-    () =>
-      model.apply(x, {
-        t: [0.5],
-        k: 2,
-        positions: [0, 1],
-        selfCondition: tf.zeros([1, 1, 16, 16, 1]),
-      }),
-    /shaped like x \[1,2,16,16,1\]; got \[1,1,16,16,1\]/,
-  );
-  assert.throws(
-    () =>
-      model.apply(x, {
-        t: [0.5],
-        k: 1,
-        positions: [0, 1],
-        selfCondition: tf.zeros([1, 2, 16, 16, 1]),
-      }),
+    withEstimate(model, 1, 2),
     /reads no estimate of its own on stage k = 1 \(selfCondition \[2,3\]\)/,
   );
   assert.deepEqual(denoiserConfig({ ...tinyModel(), selfCondition: [3, 1] }).selfCondition, [1, 3]);

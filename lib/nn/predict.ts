@@ -9,7 +9,6 @@ import type { Stage, StagePlan } from "../pyramid.ts";
 import { stageCondition } from "../condition.ts";
 import type { Predict } from "../samplers.ts";
 import { type PredictionKind, recoverPair } from "../stagewise.ts";
-import { videoLike } from "../video.ts";
 import { framePositions } from "../temporal.ts";
 import { type Denoiser, selfConditioned } from "./denoiser.ts";
 
@@ -84,13 +83,13 @@ export function modelPredict(
     const data = (await out.data()) as Float32Array;
     out.dispose();
     if (selfConditioned(model.config, stage.k)) {
-      const pair = recoverPair(videoLike(x, Float32Array.from(x.data)), data, {
+      const { x0 } = recoverPair(x, data, {
         prediction: options.prediction!,
         stage,
         t,
         schedule: plan.schedule,
       });
-      previous = { stage: stage.index, t, x0: pair.x0.data as Float32Array };
+      previous = { stage: stage.index, t, x0: Float32Array.from(x0.data) };
     }
     return data;
   };

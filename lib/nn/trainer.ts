@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Stage, StagePlan } from "../pyramid.ts";
-import { predictionCoefficients, type PredictionKind, type TimeDensity } from "../stagewise.ts";
+import { type PredictionKind, recoveryCoefficients, type TimeDensity } from "../stagewise.ts";
 import type { DownMethod } from "../temporal.ts";
 import type { GivenMode } from "../condition.ts";
 import { framePositions } from "../temporal.ts";
@@ -326,7 +326,7 @@ export class Trainer {
   /** The loss of a prepared batch, read back (no gradient, no tensors left behind). A self-
    * conditioning model is evaluated as it samples: every video reads its first pass's estimate. */
   private async lossOf(prepared: PreparedBatch): Promise<number> {
-    const estimate = this.selfConditionFor(prepared, () => true);
+    const estimate = this.selfConditionFor(prepared, "every");
     const loss = tf.tidy(() => this.loss(prepared, estimate));
     const [value] = await loss.data();
     tf.dispose([loss, ...(estimate ? [estimate] : [])]);
@@ -352,25 +352,27 @@ export class Trainer {
   }
 
   /**
-   * A self-conditioning model's estimate for a batch: a first pass without an estimate, its x̃₀
-   * recovered per video (x̃₀ = (b·x_t − σ·output)/(γb − σa), the output's kind solved with Eq. 11
-   * as `recoverPair` does), kept for the videos `use(i)` picks and zero for the others. Computed
-   * outside the gradient, so no gradient flows through it. Undefined for other models.
+   * A self-conditioning model's estimate for a batch on a stage it self-conditions: a first pass
+   * without an estimate, its x̃₀ recovered per video with lib's `recoveryCoefficients` (Eq. 11
+   * solved, as `recoverPair` does), kept for every video (`"every"`: evaluation, sampling) or for
+   * half of them, drawn from the step number so that a resumed run draws the same (`"half"`:
+   * training, Chen et al. 2023, Algorithm 1), zero for the others. Computed outside the gradient,
+   * so no gradient flows through it. Undefined for other models and stages.
    */
   private selfConditionFor(
     prepared: PreparedBatch,
-    use: (video: number) => boolean,
+    videos: "every" | "half",
   ): tf.Tensor | undefined {
     const { stage, t } = prepared;
     if (!selfConditioned(this.model.config, stage.k)) return undefined;
+    const coin = videos === "half" ? createRng(`self-condition:${this.step}`) : undefined;
     const B = t.length, schedule = this.plan.schedule;
     const cx = new Float32Array(B), co = new Float32Array(B);
     for (let i = 0; i < B; i++) {
-      if (!use(i)) continue;
-      const { a, b } = predictionCoefficients(this.prediction, { stage, t: t[i], schedule });
-      const g = schedule.gamma(t[i]), s = schedule.sigma(t[i]), det = g * b - s * a;
+      if (coin && !(coin.uniform() < 0.5)) continue;
+      const { x0, det } = recoveryCoefficients(this.prediction, { stage, t: t[i], schedule });
       // A kind that cannot recover x̃₀ at this t (ε where γ = 0) gives no estimate.
-      if (Math.abs(det) > 1e-6) [cx[i], co[i]] = [b / det, -s / det];
+      if (Math.abs(det) > 1e-6) [cx[i], co[i]] = [x0.x, x0.output];
     }
     return tf.tidy(() => {
       const xt = tf.tensor(prepared.xt, this.shapeOf(prepared));
@@ -436,10 +438,8 @@ export class Trainer {
   async trainOnBatch(prepared: PreparedBatch): Promise<StepReport> {
     const { stage } = prepared;
     const variables = [...this.model.params.variables.values()];
-    // Self-conditioning: half the videos, drawn from the step number (so that a resumed run
-    // draws the same), read their first pass's estimate (Chen et al. 2023, Algorithm 1).
-    const coin = createRng(`self-condition:${this.step}`);
-    const estimate = this.selfConditionFor(prepared, () => coin.uniform() < 0.5);
+    // Self-conditioning: half the videos read their first pass's estimate.
+    const estimate = this.selfConditionFor(prepared, "half");
     const { loss, gradient } = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => this.loss(prepared, estimate), variables);
       const gradient = tf.concat(variables.map((v) => tf.reshape(grads[v.name], [-1])));
