@@ -358,7 +358,7 @@ export function recoverPair<D extends VideoData>(
   output: VideoData,
   options: StageTime & { prediction: PredictionKind },
 ): StagePair<D> {
-  const { prediction, t, schedule } = options;
+  const { prediction, t } = options;
   if (output.length !== x.data.length) {
     throw new RangeError(
       `the model output has ${output.length} elements; x_t (${
